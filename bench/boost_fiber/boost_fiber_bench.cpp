@@ -1,0 +1,396 @@
+// boost-fiber-bench: the Boost.Fiber (1.74) reference for weft's macro
+// benchmark scenarios. It does not use weft at all.
+//
+//   boost-fiber-bench <skynet|spawn|yield|parked|pingpong> [--workers=N] [--n=N]
+//                     [--idle=sleep|spin]
+//
+// It prints exactly one line on stdout, the format shared with weft-bench and
+// go-bench and parsed by weft-compare:
+//
+//   weft-bench: scenario=<s> model=boost-fiber workers=<w> n=<n> result=<int>
+//               elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [variant=spin]
+//
+// (on one line). `result` is the correctness value: the skynet sum
+// n*(n-1)/2, or n for every other scenario. `elapsed_ns` is measured around
+// the workload only: the worker threads are already running and registered
+// with the scheduler when the clock starts.
+//
+// Design notes
+// 1. Scheduler. Every scenario except `yield` runs under
+//    boost::fibers::algo::work_stealing on `workers` threads: the main thread
+//    plus workers-1 helper std::threads, each of which installs the algorithm
+//    with use_scheduling_algorithm<work_stealing>(workers, suspend). The
+//    constructor of work_stealing blocks on an internal barrier until all
+//    `workers` threads have registered, and it keeps its registry in static
+//    members, so a process can set it up exactly once; that is fine here
+//    because each process runs one scenario.
+// 2. suspend = true (the default, --idle=sleep). With suspend=false an idle
+//    worker spins in pick_next(), stealing in a loop, and burns a whole core
+//    whenever it has nothing to run (parked, the tail of spawn, pingpong when
+//    both fibers sit on one thread); that is not how Go or weft behave when
+//    idle, and it would make Boost.Fiber's CPU use meaningless. With
+//    suspend=true an idle worker sleeps on a std::condition_variable inside
+//    suspend_until() and is woken by notify(), which Boost calls when a fiber
+//    owned by that thread is made ready from another thread. Caveat (Boost
+//    1.74 behaviour, verified here): a sleeping worker is NOT woken when new
+//    fibers appear in another worker's queue, so it would only resume
+//    stealing once one of its own fibers is woken remotely. To keep helpers
+//    stealing, each helper's main fiber waits for shutdown with a timed wait
+//    in a loop (kHelperPoll = 1 ms), which makes its dispatcher sleep with a
+//    deadline instead of forever: an idle helper costs one wake-up per
+//    millisecond, not a spinning core. (Measured on the 2-core machine, spawn
+//    1e5 with a little work per fiber: untimed wait -> 0 fibers ran on the
+//    helper; 1 ms timed wait -> ~58% did.)
+//    The price of sleeping is paid on cross-thread wake-ups (a futex wake of
+//    a sleeping thread per hand-off). It shows in pingpong, whose two fibers
+//    keep being split across the threads by stealing: measured here, 1e5
+//    round trips take 3-50 us each with suspend=true (very noisy) against a
+//    steady ~2.6 us with suspend=false and ~0.27 us on one thread; at 1e6
+//    the sleep mode settles to ~0.6-3 us. `--idle=spin` selects
+//    suspend=false for such comparisons; the output line then carries
+//    `variant=spin`. weft-compare runs the default (sleep).
+// 3. Launch policy boost::fibers::launch::post everywhere (the new fiber is
+//    queued; the spawner keeps running), like `go f()`.
+// 4. Stacks: the default boost::fibers::default_stack, which is
+//    boost::context::fixedsize_stack with stack_traits::default_size() =
+//    128 KiB per fiber, allocated with std::malloc on Linux (no guard page;
+//    glibc hands out blocks of that size from mmap or from the heap).
+//    Only the touched pages become resident, which is what `parked` measures.
+// 5. Channels: skynet and pingpong use boost::fibers::unbuffered_channel<long>
+//    (true rendezvous, as Go's make(chan int)). A skynet node's channel is held
+//    by std::shared_ptr shared with its children: a child's push() may still
+//    touch the channel's spinlock after the parent's last pop() returned, so
+//    the channel must outlive the parent's frame (Go's GC gives the same
+//    guarantee for free).
+// 6. Shutdown: the main thread sets a flag under a fiber mutex and notifies a
+//    fiber condition variable; each helper's main fiber wakes, returns, and
+//    the thread's scheduler is destroyed only after every fiber it owns has
+//    terminated; then the helpers are joined.
+
+#include <boost/fiber/all.hpp>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace bf = boost::fibers;
+using clock_type = std::chrono::steady_clock;
+
+// How often an idle helper thread wakes up to look for work (see note 2).
+constexpr auto kHelperPoll = std::chrono::milliseconds(1);
+
+struct outcome {
+  long result = 0;
+  long elapsed_ns = 0;
+  long ops = 0;
+  std::optional<long> bytes_per_task;
+};
+
+long nanos_since(clock_type::time_point start) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count());
+}
+
+// ---------------------------------------------------------------------------
+// The work-stealing thread pool (notes 1, 2 and 6). Constructed on the main
+// thread, whose main fiber then runs the scenario; destroyed after it.
+class work_stealing_pool {
+ public:
+  // `suspend` is work_stealing's flag: idle workers sleep (true) or spin.
+  work_stealing_pool(unsigned workers, bool suspend) {
+    for (unsigned i = 1; i < workers; ++i) {
+      helpers_.emplace_back([this, workers, suspend] { helper_main(workers, suspend); });
+    }
+    // Returns once all `workers` threads have registered (internal barrier).
+    bf::use_scheduling_algorithm<bf::algo::work_stealing>(workers, suspend);
+  }
+
+  work_stealing_pool(const work_stealing_pool&) = delete;
+  work_stealing_pool& operator=(const work_stealing_pool&) = delete;
+
+  ~work_stealing_pool() {
+    {
+      std::unique_lock<bf::mutex> lock(mutex_);
+      shutdown_ = true;
+    }
+    shutdown_cv_.notify_all();
+    for (auto& t : helpers_) t.join();
+  }
+
+ private:
+  void helper_main(unsigned workers, bool suspend) {
+    bf::use_scheduling_algorithm<bf::algo::work_stealing>(workers, suspend);
+    std::unique_lock<bf::mutex> lock(mutex_);
+    // A timed wait, so the dispatcher never sleeps without a deadline.
+    while (!shutdown_) shutdown_cv_.wait_for(lock, kHelperPoll);
+  }
+
+  bf::mutex mutex_;
+  bf::condition_variable shutdown_cv_;
+  bool shutdown_ = false;  // guarded by mutex_
+  std::vector<std::thread> helpers_;
+};
+
+// A count-down latch for fibers on any thread (Go's sync.WaitGroup subset).
+class fiber_latch {
+ public:
+  explicit fiber_latch(long count) : count_(count) {}
+  void count_down() {
+    std::unique_lock<bf::mutex> lock(mutex_);
+    if (--count_ == 0) cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<bf::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return count_ == 0; });
+  }
+
+ private:
+  bf::mutex mutex_;
+  bf::condition_variable cv_;
+  long count_;  // guarded by mutex_
+};
+
+// ---------------------------------------------------------------------------
+// skynet: a 10-ary tree of fibers, one unbuffered channel per inner node.
+
+using long_channel = bf::unbuffered_channel<long>;
+
+void skynet_node(std::shared_ptr<long_channel> parent, long num, long size) {
+  if (size == 1) {
+    parent->push(num);
+    return;
+  }
+  auto rc = std::make_shared<long_channel>();  // shared: see note 5
+  const long child = size / 10;
+  for (long i = 0; i < 10; ++i) {
+    bf::fiber(bf::launch::post, skynet_node, rc, num + i * child, child).detach();
+  }
+  long sum = 0;
+  for (int i = 0; i < 10; ++i) sum += rc->value_pop();
+  parent->push(sum);
+}
+
+outcome run_skynet(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  const auto start = clock_type::now();
+  auto root = std::make_shared<long_channel>();
+  bf::fiber(bf::launch::post, skynet_node, root, 0L, n).detach();
+  const long sum = root->value_pop();
+  const long elapsed = nanos_since(start);
+  long nodes = 0;  // every node is a fiber: 1 + 10 + ... + n of them
+  for (long level = 1; level <= n; level *= 10) nodes += level;
+  return {sum, elapsed, nodes, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+// spawn: n trivial fibers, each writes its index into its own slot, joined.
+
+outcome run_spawn(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  std::vector<long> slots(static_cast<std::size_t>(n), -1);
+  std::vector<bf::fiber> fibers;
+  fibers.reserve(slots.size());
+  const auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    fibers.emplace_back(bf::launch::post, [&slots, i] { slots[static_cast<std::size_t>(i)] = i; });
+  }
+  for (auto& f : fibers) f.join();
+  const long elapsed = nanos_since(start);
+  long ok = 0;
+  for (long i = 0; i < n; ++i) ok += slots[static_cast<std::size_t>(i)] == i;
+  return {ok, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+// yield: one thread (round_robin), two fibers each yielding n times.
+
+outcome run_yield(long n) {
+  bf::use_scheduling_algorithm<bf::algo::round_robin>();
+  long counts[2] = {0, 0};
+  const auto start = clock_type::now();
+  auto body = [n](long& count) {
+    for (long i = 0; i < n; ++i) {
+      boost::this_fiber::yield();
+      ++count;
+    }
+  };
+  bf::fiber a(bf::launch::post, body, std::ref(counts[0]));
+  bf::fiber b(bf::launch::post, body, std::ref(counts[1]));
+  a.join();
+  b.join();
+  const long elapsed = nanos_since(start);
+  return {counts[0] == counts[1] ? counts[0] : -1, elapsed, 2 * n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+// parked: resident memory per fiber blocked in pop() on one shared channel.
+
+long resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  long size_pages = 0, resident_pages = 0;
+  if (!(statm >> size_pages >> resident_pages)) {
+    std::fprintf(stderr, "boost-fiber-bench: cannot read /proc/self/statm\n");
+    std::exit(1);
+  }
+  return resident_pages * sysconf(_SC_PAGESIZE);
+}
+
+outcome run_parked(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  bf::unbuffered_channel<int> gate;  // nobody pushes; closed at the end
+  fiber_latch parked(n), finished(n);
+  std::atomic<long> woke{0};
+
+  malloc_trim(0);  // the counterpart of Go's runtime.GC + debug.FreeOSMemory
+  const long before = resident_bytes();
+
+  const auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    bf::fiber(bf::launch::post, [&] {
+      parked.count_down();  // just before blocking
+      int unused = 0;
+      if (gate.pop(unused) == bf::channel_op_status::closed) {
+        woke.fetch_add(1, std::memory_order_relaxed);
+      }
+      finished.count_down();
+    }).detach();
+  }
+  parked.wait();
+  const long elapsed = nanos_since(start);  // the time to start n fibers that park
+  boost::this_fiber::sleep_for(std::chrono::milliseconds(100));  // let the last ones block
+  const long after = resident_bytes();
+
+  gate.close();
+  finished.wait();
+  return {woke.load(), elapsed, n, (after - before) / n};
+}
+
+// ---------------------------------------------------------------------------
+// pingpong: a long bounced between two fibers over two unbuffered channels.
+
+outcome run_pingpong(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  long_channel ping, pong;
+  long final_value = 0;
+  const auto start = clock_type::now();
+  bf::fiber echo(bf::launch::post, [&] {
+    long v = 0;
+    while (ping.pop(v) == bf::channel_op_status::success) pong.push(v + 1);
+  });
+  bf::fiber driver(bf::launch::post, [&] {
+    long v = 0;
+    for (long i = 0; i < n; ++i) {
+      ping.push(v);
+      v = pong.value_pop();
+    }
+    ping.close();
+    final_value = v;
+  });
+  driver.join();
+  echo.join();
+  const long elapsed = nanos_since(start);
+  return {final_value, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+
+[[noreturn]] void usage() {
+  std::fprintf(stderr,
+               "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong> "
+               "[--workers=N] [--n=N] [--idle=sleep|spin]\n");
+  std::exit(2);
+}
+
+// Parses "--name=<positive integer>"; returns nullopt if `arg` is another flag.
+std::optional<long> int_flag(std::string_view arg, std::string_view name) {
+  if (!arg.starts_with(name) || arg.size() <= name.size() || arg[name.size()] != '=') {
+    return std::nullopt;
+  }
+  const std::string_view digits = arg.substr(name.size() + 1);
+  long value = 0;
+  const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (err != std::errc() || end != digits.data() + digits.size() || value < 1) {
+    std::fprintf(stderr, "boost-fiber-bench: bad value in %.*s\n", static_cast<int>(arg.size()),
+                 arg.data());
+    std::exit(2);
+  }
+  return value;
+}
+
+bool is_power_of_10(long n) {
+  while (n >= 10 && n % 10 == 0) n /= 10;
+  return n == 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) usage();
+  const std::string scenario = argv[1];
+  long n = 0;
+  if (scenario == "skynet" || scenario == "yield" || scenario == "pingpong") {
+    n = 1'000'000;
+  } else if (scenario == "spawn" || scenario == "parked") {
+    n = 100'000;
+  } else {
+    std::fprintf(stderr, "boost-fiber-bench: unknown scenario '%s'\n", scenario.c_str());
+    usage();
+  }
+  long workers = std::max(1u, std::thread::hardware_concurrency());
+  bool suspend = true;  // --idle=sleep; see note 2
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (auto v = int_flag(arg, "--workers")) {
+      workers = *v;
+    } else if (auto v = int_flag(arg, "--n")) {
+      n = *v;
+    } else if (arg == "--idle=sleep" || arg == "--idle=spin") {
+      suspend = arg == "--idle=sleep";
+    } else {
+      std::fprintf(stderr, "boost-fiber-bench: unknown argument '%s'\n", argv[i]);
+      usage();
+    }
+  }
+  if (scenario == "skynet" && !is_power_of_10(n)) {
+    std::fprintf(stderr, "boost-fiber-bench: skynet needs n to be a power of 10\n");
+    return 2;
+  }
+  if (scenario == "yield") workers = 1;  // a switch benchmark: one thread
+
+  const auto w = static_cast<unsigned>(workers);
+  outcome out;
+  if (scenario == "skynet") {
+    out = run_skynet(n, w, suspend);
+  } else if (scenario == "spawn") {
+    out = run_spawn(n, w, suspend);
+  } else if (scenario == "yield") {
+    out = run_yield(n);
+  } else if (scenario == "parked") {
+    out = run_parked(n, w, suspend);
+  } else {
+    out = run_pingpong(n, w, suspend);
+  }
+
+  std::printf(
+      "weft-bench: scenario=%s model=boost-fiber workers=%ld n=%ld result=%ld "
+      "elapsed_ns=%ld ops=%ld",
+      scenario.c_str(), workers, n, out.result, out.elapsed_ns, out.ops);
+  if (out.bytes_per_task) std::printf(" bytes_per_task=%ld", *out.bytes_per_task);
+  if (!suspend && scenario != "yield") std::printf(" variant=spin");
+  std::printf("\n");
+  return 0;
+}

@@ -1,0 +1,825 @@
+// weft-compare: runs weft's macro benchmark scenarios under every execution
+// model (weft M:N, weft N:1, 1:1 threads) and the two outside references
+// (Boost.Fiber, Go), each as a separate process, and prints one markdown table.
+//
+// Design notes
+// 1. Every benchmark program prints one line
+//      weft-bench: scenario=<s> model=<m> workers=<w> n=<n> result=<int>
+//                  elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [...]
+//    and is otherwise a black box. The runner never links weft: it compares
+//    processes, so a crashing model cannot take the runner down.
+// 2. One (scenario, model) pair is run --runs times, sequentially, one child at
+//    a time (the machine has 2 cores; overlapping runs would measure each
+//    other). The first failed run (crash, non-zero exit, timeout, unparsable
+//    output) ends the repetitions for that pair: a model that crashes once is
+//    reported "failed (<reason>)" and no numbers are shown for it.
+// 3. Time is the child's own elapsed_ns (workload only, no process start-up).
+//    Peak RSS is wait4()'s ru_maxrss for that child. Linux carries the
+//    high-water mark of the pre-exec image over execve(), so the figure
+//    includes the forked copy of this runner (about 1 MiB); the header prints
+//    that floor, measured by running /bin/true the same way.
+// 4. A result that differs from the expected value (skynet: n*(n-1)/2; every
+//    other scenario: n) marks the pair "FAILED"; its numbers stay visible.
+// 5. A model can be declared unable to run a size before anything is started:
+//    1:1 threads for scenarios that keep one thread per task alive, checked
+//    against this machine's pid_max, threads-max and vm.max_map_count.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------
+// Models and scenarios
+
+enum class model_id { weft_mn, weft_n1, threads, boost_fiber, go };
+
+struct model_info {
+  model_id id;
+  const char* name;  // as shown in the table
+};
+
+constexpr model_info kModels[] = {
+    {model_id::weft_mn, "weft M:N"},
+    {model_id::weft_n1, "weft N:1"},
+    {model_id::threads, "1:1 threads"},
+    {model_id::boost_fiber, "Boost.Fiber"},
+    {model_id::go, "Go"},
+};
+
+enum class size_mode { quick, normal, full };
+
+struct scenario_spec {
+  const char* name;     // as shown and as given to --scenarios
+  const char* program;  // scenario argument of the benchmark programs
+  long n[3];            // problem size for the fiber models, by size_mode
+  long threads_n[3];    // problem size for 1:1 threads; 0 = no threads row
+};
+
+constexpr long kSame = -1;  // threads_n: same as n
+
+// The default scenario list. Sizes: quick = a tenth of normal, full = larger
+// where the fiber models can take it.
+constexpr scenario_spec kScenarios[] = {
+    {"skynet", "skynet", {100'000, 1'000'000, 1'000'000}, {kSame, kSame, kSame}},
+    {"skynet-small", "skynet", {1'000, 10'000, 10'000}, {kSame, kSame, kSame}},
+    {"spawn", "spawn", {10'000, 100'000, 1'000'000}, {kSame, kSame, kSame}},
+    {"yield", "yield", {100'000, 1'000'000, 10'000'000}, {0, 0, 0}},
+    {"pingpong", "pingpong", {100'000, 1'000'000, 10'000'000}, {10'000, 100'000, 1'000'000}},
+    {"parked", "parked", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}},
+};
+
+// ---------------------------------------------------------------------------
+// Options
+
+struct options {
+  std::string weft_bench, boost_fiber_bench, go_bench;  // empty: search
+  int workers = 2;
+  int runs = 0;  // 0: by size mode (quick 3, otherwise 5)
+  int timeout_s = 120;
+  size_mode mode = size_mode::normal;
+  std::vector<std::string> scenarios;  // empty: all
+  std::string out_dir;                 // empty: no files
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code == 0 ? stdout : stderr,
+               "usage: weft-compare [--weft-bench=PATH] [--boost-fiber-bench=PATH]\n"
+               "                    [--go-bench=PATH] [--workers=W] [--runs=R]\n"
+               "                    [--scenarios=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
+               "                    [--quick | --full]\n"
+               "Runs each (scenario, model) R times (default 5, --quick 3) as separate\n"
+               "processes and prints a markdown table. Binaries not given by flag are\n"
+               "looked for next to weft-compare: ../weft-bench, ./weft-bench,\n"
+               "../boost_fiber/boost-fiber-bench, ./boost-fiber-bench, ../go/go-bench,\n"
+               "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked.\n"
+               "Exit status 1 if any cell failed or gave a wrong result.\n");
+  std::exit(code);
+}
+
+std::optional<long> parse_long(std::string_view s) {
+  long v = 0;
+  const auto [end, err] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (err != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t end = std::min(s.find(sep, start), s.size());
+    if (end > start) parts.emplace_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+// printf-style formatting of one number.
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+options parse_options(int argc, char** argv) {
+  options o;
+  auto positive = [](std::string_view flag, std::string_view value) {
+    const auto v = parse_long(value);
+    if (!v || *v < 1) {
+      std::fprintf(stderr, "weft-compare: %.*s needs a positive integer\n",
+                   static_cast<int>(flag.size()), flag.data());
+      usage(2);
+    }
+    return static_cast<int>(*v);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    const std::size_t eq = arg.find('=');
+    const std::string_view key = arg.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
+    if (arg == "--help" || arg == "-h") {
+      usage(0);
+    } else if (arg == "--quick" || arg == "--full") {
+      o.mode = arg == "--quick" ? size_mode::quick : size_mode::full;
+    } else if (key == "--weft-bench") {
+      o.weft_bench = value;
+    } else if (key == "--boost-fiber-bench") {
+      o.boost_fiber_bench = value;
+    } else if (key == "--go-bench") {
+      o.go_bench = value;
+    } else if (key == "--workers") {
+      o.workers = positive(key, value);
+    } else if (key == "--runs") {
+      o.runs = positive(key, value);
+    } else if (key == "--timeout") {
+      o.timeout_s = positive(key, value);
+    } else if (key == "--out") {
+      o.out_dir = value;
+    } else if (key == "--scenarios") {
+      o.scenarios = split(value, ',');
+    } else {
+      std::fprintf(stderr, "weft-compare: unknown argument '%s'\n", argv[i]);
+      usage(2);
+    }
+  }
+  for (const auto& s : o.scenarios) {
+    if (std::none_of(std::begin(kScenarios), std::end(kScenarios),
+                     [&](const scenario_spec& k) { return s == k.name; })) {
+      std::fprintf(stderr, "weft-compare: unknown scenario '%s'\n", s.c_str());
+      usage(2);
+    }
+  }
+  if (o.runs == 0) o.runs = o.mode == size_mode::quick ? 3 : 5;
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Locating the benchmark programs (defaults relative to this executable)
+
+fs::path self_dir() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : exe.parent_path();
+}
+
+bool is_executable(const std::string& path) {
+  return !path.empty() && access(path.c_str(), X_OK) == 0 && !fs::is_directory(path);
+}
+
+// The first existing candidate, else the first one (for the error message).
+std::string locate(const std::string& flag_value, std::initializer_list<fs::path> candidates) {
+  if (!flag_value.empty()) return flag_value;
+  for (const auto& c : candidates) {
+    if (is_executable(c.string())) return c.lexically_normal().string();
+  }
+  return candidates.begin()->lexically_normal().string();
+}
+
+// ---------------------------------------------------------------------------
+// Machine description
+
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+long read_long_file(const char* path) { return parse_long(read_first_line(path)).value_or(0); }
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("model name")) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string kernel() {
+  utsname u{};
+  if (uname(&u) != 0) return "unknown";
+  return std::string(u.sysname) + " " + u.release + " " + u.machine;
+}
+
+std::string git_commit() {
+#ifdef WEFT_COMPARE_SOURCE_DIR
+  const std::string cmd =
+      std::string("git -C '") + WEFT_COMPARE_SOURCE_DIR + "' describe --always --dirty 2>/dev/null";
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[128] = {};
+    const bool got = std::fgets(buf, sizeof buf, p) != nullptr;
+    pclose(p);
+    std::string s = got ? buf : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (!s.empty()) return s;
+  }
+#endif
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// 1234567 -> "1.2M", 11111 -> "11k".
+std::string human_count(long v) {
+  if (v >= 1'000'000) return fmt("%.1fM", static_cast<double>(v) / 1e6);
+  if (v >= 1'000) return std::to_string(v / 1'000) + "k";
+  return std::to_string(v);
+}
+
+// Note 5: why 1:1 threads cannot run a size, or nullopt if they can.
+std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
+  long live = 0;  // threads alive at the same time
+  if (std::string_view(s.program) == "skynet") {
+    for (long level = 1; level <= n; level *= 10) live += level;
+  } else if (std::string_view(s.program) == "parked") {
+    live = n;
+  }
+  const struct {
+    const char* name;
+    long value;
+  } limits[] = {
+      {"pid_max", read_long_file("/proc/sys/kernel/pid_max")},
+      {"threads-max", read_long_file("/proc/sys/kernel/threads-max")},
+      {"vm.max_map_count", read_long_file("/proc/sys/vm/max_map_count")},
+  };
+  for (const auto& l : limits) {
+    if (l.value <= 0) continue;
+    // A thread stack costs two maps (stack + guard page); keep 10% of every
+    // limit for the rest of the system.
+    const bool maps = std::string_view(l.name) == "vm.max_map_count";
+    const long allowed = (maps ? l.value / 2 : l.value) / 10 * 9;
+    if (live > allowed) {
+      return "n/a: 1:1 needs " + human_count(live) + " threads, " + l.name + " " +
+             std::to_string(l.value);
+    }
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Running one child process
+
+struct child_outcome {
+  std::string failure;  // empty: exited 0 within the timeout
+  std::string out;      // everything it wrote to stdout
+  long max_rss_kib = 0;
+};
+
+// Last non-empty line of `text`, shortened for a table cell.
+std::string last_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  const std::size_t nl = text.rfind('\n');
+  std::string line(nl == std::string_view::npos ? text : text.substr(nl + 1));
+  std::replace(line.begin(), line.end(), '|', '/');  // keep markdown cells intact
+  if (line.size() > 80) line = line.substr(0, 77) + "...";
+  return line;
+}
+
+child_outcome os_error(const char* what) {
+  child_outcome c;
+  c.failure = std::string(what) + ": " + std::strerror(errno);
+  return c;
+}
+
+// fork/execv `argv`, capture stdout (and the tail of stderr for error
+// messages), kill the child's process group after `timeout`.
+child_outcome run_child(const std::vector<std::string>& argv, std::chrono::seconds timeout) {
+  child_outcome result;
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return os_error("pipe");
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    const child_outcome e = os_error("pipe");
+    close(out_pipe[0]);
+    close(out_pipe[1]);
+    return e;
+  }
+  std::vector<char*> cargv;  // built before fork: no allocation in the child
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);  // own process group, so a timeout kills all of it
+    dup2(out_pipe[1], STDOUT_FILENO);
+    dup2(err_pipe[1], STDERR_FILENO);
+    execv(cargv[0], cargv.data());
+    dprintf(STDERR_FILENO, "cannot exec %s: %s\n", cargv[0], std::strerror(errno));
+    _exit(127);
+  }
+  if (pid < 0) {
+    const child_outcome e = os_error("fork");
+    for (const int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+    return e;
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  setpgid(pid, pid);  // also here: whichever runs first, the group exists
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool timed_out = false;
+  auto kill_on_deadline = [&] {
+    if (!timed_out && std::chrono::steady_clock::now() >= deadline) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      timed_out = true;
+    }
+  };
+
+  // Read both pipes until the child (and anything it started) closes them.
+  std::string err;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &err};
+  while (fds[0].fd >= 0 || fds[1].fd >= 0) {
+    kill_on_deadline();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const int wait_ms = timed_out ? 100 : static_cast<int>(std::max<long>(left.count(), 0) + 1);
+    if (poll(fds, 2, wait_ms) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      const ssize_t got = read(fds[i].fd, buf, sizeof buf);
+      if (got > 0) {
+        sinks[i]->append(buf, static_cast<std::size_t>(got));
+        if (sinks[i]->size() > (1u << 20)) sinks[i]->erase(0, sinks[i]->size() - (1u << 16));
+      } else if (got == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;  // poll() ignores negative descriptors
+      }
+    }
+  }
+  for (const auto& p : fds) {
+    if (p.fd >= 0) close(p.fd);
+  }
+
+  // Reap it; a child that closed its pipes but keeps running still times out.
+  int status = 0;
+  rusage usage{};
+  for (;;) {
+    const pid_t r = wait4(pid, &status, WNOHANG, &usage);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return os_error("wait4");
+    kill_on_deadline();
+    std::this_thread::sleep_for(5ms);
+  }
+  result.max_rss_kib = usage.ru_maxrss;  // KiB on Linux
+
+  if (timed_out) {
+    result.failure = "timeout after " + std::to_string(timeout.count()) + " s";
+  } else if (WIFSIGNALED(status)) {
+    result.failure = std::string("crashed: ") + strsignal(WTERMSIG(status));
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    result.failure = "exit " + std::to_string(WEXITSTATUS(status));
+    if (const std::string why = last_line(err); !why.empty()) result.failure += ": " + why;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Parsing the `weft-bench:` line
+
+using fields = std::map<std::string, std::string, std::less<>>;
+
+std::optional<fields> parse_bench_line(std::string_view out) {
+  std::optional<fields> found;
+  std::istringstream lines{std::string(out)};
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("weft-bench:")) continue;
+    fields f;  // the last such line wins
+    std::istringstream words(line.substr(11));
+    for (std::string w; words >> w;) {
+      const auto eq = w.find('=');
+      if (eq != std::string::npos && eq > 0) f[w.substr(0, eq)] = w.substr(eq + 1);
+    }
+    found = std::move(f);
+  }
+  return found;
+}
+
+struct run_record {
+  long elapsed_ns = 0;
+  long ops = 0;
+  long result = 0;
+  long max_rss_kib = 0;
+  std::optional<long> bytes_per_task;
+  std::string variant;  // optional `variant=` of the benchmark line
+};
+
+// Turns a finished child into a record, or an error message.
+std::optional<run_record> to_record(const child_outcome& c, std::string& error) {
+  const auto f = parse_bench_line(c.out);
+  if (!f) {
+    error = "no weft-bench line in output";
+    return std::nullopt;
+  }
+  auto number = [&](const char* key) -> std::optional<long> {
+    const auto it = f->find(key);
+    return it == f->end() ? std::nullopt : parse_long(it->second);
+  };
+  const auto elapsed = number("elapsed_ns"), ops = number("ops"), result = number("result");
+  if (!elapsed || !ops || !result || *ops <= 0) {
+    error = "malformed weft-bench line";
+    return std::nullopt;
+  }
+  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), ""};
+  if (const auto it = f->find("variant"); it != f->end()) r.variant = it->second;
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// One row of the table: a (scenario, model) pair and its runs
+
+enum class row_status { ok, wrong_result, failed, not_applicable };
+
+struct row {
+  std::string scenario;
+  std::string model;
+  long n = 0;
+  long expected = 0;
+  row_status status = row_status::ok;
+  std::string note;  // the result-check cell: "ok", "FAILED (...)", "failed (...)", "n/a..."
+  std::vector<run_record> runs;
+  // Summary, valid when !runs.empty() and status is ok or wrong_result:
+  double median_ns = 0, min_ns = 0, max_ns = 0, ns_per_op = 0, rss_mib = 0;
+  std::optional<double> bytes_per_task;
+
+  bool has_numbers() const {
+    return !runs.empty() && (status == row_status::ok || status == row_status::wrong_result);
+  }
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+void summarize(row& r) {
+  std::vector<double> times, rss, bpt;
+  for (const auto& run : r.runs) {
+    times.push_back(static_cast<double>(run.elapsed_ns));
+    rss.push_back(static_cast<double>(run.max_rss_kib) / 1024.0);
+    if (run.bytes_per_task) bpt.push_back(static_cast<double>(*run.bytes_per_task));
+  }
+  r.median_ns = median(times);
+  r.min_ns = *std::min_element(times.begin(), times.end());
+  r.max_ns = *std::max_element(times.begin(), times.end());
+  r.ns_per_op = r.median_ns / static_cast<double>(r.runs.front().ops);
+  r.rss_mib = median(rss);
+  if (!bpt.empty()) r.bytes_per_task = median(bpt);
+}
+
+long expected_result(const scenario_spec& s, long n) {
+  return std::string_view(s.program) == "skynet" ? n * (n - 1) / 2 : n;
+}
+
+struct binaries {
+  std::string weft, boost_fiber, go;
+};
+
+// The command line of `model` for one run, or the reason it cannot run.
+std::vector<std::string> command_for(model_id m, const scenario_spec& s, long n, const options& o,
+                                     const binaries& b, std::string& why_not) {
+  const std::string ns = "--n=" + std::to_string(n);
+  const std::string ws = "--workers=" + std::to_string(o.workers);
+  auto need = [&](const std::string& path, const std::string& missing) {
+    if (!is_executable(path)) why_not = missing;
+    return why_not.empty();
+  };
+  switch (m) {
+    case model_id::weft_mn:
+      if (!need(b.weft, "not built: " + b.weft)) return {};
+      return {b.weft, s.program, "--model=fibers", ws, ns};
+    case model_id::weft_n1:
+      if (!need(b.weft, "not built: " + b.weft)) return {};
+      return {b.weft, s.program, "--model=fibers", "--workers=1", ns};
+    case model_id::threads:
+      if (!need(b.weft, "not built: " + b.weft)) return {};
+      return {b.weft, s.program, "--model=threads", ns};
+    case model_id::boost_fiber:
+      if (!need(b.boost_fiber, "not built: " + b.boost_fiber)) return {};
+      return {b.boost_fiber, s.program, ws, ns};
+    case model_id::go:
+      if (!need(b.go, "go not installed")) return {};
+      return {b.go, s.program, "-workers", std::to_string(o.workers), "-n", std::to_string(n)};
+  }
+  return {};
+}
+
+row run_pair(const scenario_spec& s, const model_info& m, long n, const options& o,
+             const binaries& b, const std::string& progress) {
+  row r;
+  r.scenario = s.name;
+  r.model = m.name;
+  r.n = n;
+  r.expected = expected_result(s, n);
+  std::fprintf(stderr, "%s %s / %s, n=%ld: ", progress.c_str(), s.name, m.name, n);
+  std::string why_not;
+  std::vector<std::string> argv;
+  if (m.id == model_id::threads) {
+    if (auto reason = threads_unable(s, n)) why_not = *reason;
+  }
+  if (why_not.empty()) argv = command_for(m.id, s, n, o, b, why_not);
+  if (!why_not.empty()) {
+    r.status = row_status::not_applicable;
+    r.note = why_not;
+    std::fprintf(stderr, "%s\n", why_not.c_str());
+    return r;
+  }
+
+  for (int i = 0; i < o.runs; ++i) {
+    const child_outcome c = run_child(argv, std::chrono::seconds(o.timeout_s));
+    std::string error = c.failure;
+    std::optional<run_record> rec;
+    if (error.empty()) rec = to_record(c, error);
+    if (!rec) {  // note 2: stop at the first failed run
+      r.status = row_status::failed;
+      r.note = "failed (" + error +
+               (o.runs > 1 ? ", run " + std::to_string(i + 1) + "/" + std::to_string(o.runs)
+                           : std::string()) +
+               ")";
+      std::fprintf(stderr, "%s\n", r.note.c_str());
+      return r;
+    }
+    if (rec->result != r.expected && r.status == row_status::ok) {
+      r.status = row_status::wrong_result;
+      r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " +
+               std::to_string(r.expected) + ")";
+    }
+    r.runs.push_back(std::move(*rec));
+    std::fputc('.', stderr);
+  }
+  if (r.status == row_status::ok) {
+    r.note = "ok";
+    if (!r.runs.front().variant.empty()) r.note += " (" + r.runs.front().variant + ")";
+  }
+  summarize(r);
+  std::fprintf(stderr, " median %.1f ms, %s\n", r.median_ns / 1e6, r.note.c_str());
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Reporting
+
+// Milliseconds with about three significant digits.
+std::string ms(double ns) {
+  const double v = ns / 1e6;
+  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
+}
+
+struct machine_info {
+  long nproc;
+  std::string cpu, kernel, compiler, commit, date;
+  double rss_floor_mib;
+};
+
+std::string markdown(const machine_info& mi, const options& o, const binaries& b,
+                     const std::vector<row>& rows) {
+  std::ostringstream md;
+  md << "# weft-compare results\n\n"
+     << "- machine: " << mi.nproc << " CPUs, " << mi.cpu << ", " << mi.kernel << "\n"
+     << "- compiler (of weft-compare): " << mi.compiler << "\n"
+     << "- commit: " << mi.commit << ", date: " << mi.date << "\n"
+     << "- workers: " << o.workers << ", runs per cell: " << o.runs << ", timeout: " << o.timeout_s
+     << " s\n"
+     << "- binaries: weft-bench " << b.weft << "; boost-fiber-bench " << b.boost_fiber
+     << "; go-bench " << b.go << "\n"
+     << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
+     << " MiB\n\n";
+  md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
+        "| bytes/task | result |\n"
+     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& r : rows) {
+    md << "| " << r.scenario << " | " << r.model << " | " << r.n << " | ";
+    if (r.has_numbers()) {
+      md << ms(r.median_ns) << " | " << ms(r.min_ns) << " | " << ms(r.max_ns) << " | "
+         << fmt("%.1f", r.ns_per_op) << " | " << fmt("%.1f", r.rss_mib) << " | "
+         << (r.bytes_per_task ? fmt("%.0f", *r.bytes_per_task) : "") << " | ";
+    } else {
+      md << "- | - | - | - | - | - | ";
+    }
+    md << r.note << " |\n";
+  }
+
+  // Ratios: weft M:N against the references, per scenario, when both are ok.
+  md << "\n## Ratios (weft M:N / reference; below 1 means weft is faster or smaller)\n\n"
+     << "| scenario | time vs Go | RSS vs Go | time vs Boost.Fiber | RSS vs Boost.Fiber |\n"
+     << "|---|---:|---:|---:|---:|\n";
+  auto find = [&](const std::string& scenario, const char* model) -> const row* {
+    for (const auto& r : rows) {
+      if (r.scenario == scenario && r.model == model && r.status == row_status::ok) return &r;
+    }
+    return nullptr;
+  };
+  std::vector<std::string> seen;
+  for (const auto& r : rows) {
+    if (std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
+    seen.push_back(r.scenario);
+    const row* mn = find(r.scenario, "weft M:N");
+    auto ratio = [&](const row* ref, bool time) -> std::string {
+      if (!mn || !ref) return "-";
+      return fmt("%.3g", time ? mn->median_ns / ref->median_ns : mn->rss_mib / ref->rss_mib);
+    };
+    const row* go = find(r.scenario, "Go");
+    const row* bfb = find(r.scenario, "Boost.Fiber");
+    md << "| " << r.scenario << " | " << ratio(go, true) << " | " << ratio(go, false) << " | "
+       << ratio(bfb, true) << " | " << ratio(bfb, false) << " |\n";
+  }
+  return md.str();
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) { return std::isfinite(v) ? fmt("%.15g", v) : "null"; }
+
+std::string json(const machine_info& mi, const options& o, const std::vector<row>& rows) {
+  std::ostringstream js;
+  js << "{\n  \"machine\": {\"nproc\": " << mi.nproc << ", \"cpu\": " << json_string(mi.cpu)
+     << ", \"kernel\": " << json_string(mi.kernel) << "},\n"
+     << "  \"compiler\": " << json_string(mi.compiler) << ",\n"
+     << "  \"commit\": " << json_string(mi.commit) << ",\n"
+     << "  \"date\": " << json_string(mi.date) << ",\n"
+     << "  \"workers\": " << o.workers << ", \"runs\": " << o.runs
+     << ", \"timeout_s\": " << o.timeout_s << ",\n"
+     << "  \"rss_floor_mib\": " << json_number(mi.rss_floor_mib) << ",\n  \"results\": [";
+  const char* status_names[] = {"ok", "wrong_result", "failed", "n/a"};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const row& r = rows[i];
+    js << (i ? ",\n" : "\n") << "    {\"scenario\": " << json_string(r.scenario)
+       << ", \"model\": " << json_string(r.model) << ", \"n\": " << r.n
+       << ", \"expected\": " << r.expected
+       << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
+       << ", \"note\": " << json_string(r.note);
+    if (r.has_numbers()) {
+      js << ", \"median_ns\": " << json_number(r.median_ns)
+         << ", \"min_ns\": " << json_number(r.min_ns) << ", \"max_ns\": " << json_number(r.max_ns)
+         << ", \"ns_per_op\": " << json_number(r.ns_per_op)
+         << ", \"peak_rss_mib\": " << json_number(r.rss_mib) << ", \"bytes_per_task\": "
+         << (r.bytes_per_task ? json_number(*r.bytes_per_task) : "null");
+    }
+    js << ", \"runs\": [";
+    for (std::size_t k = 0; k < r.runs.size(); ++k) {
+      const run_record& run = r.runs[k];
+      js << (k ? ", " : "") << "{\"elapsed_ns\": " << run.elapsed_ns << ", \"ops\": " << run.ops
+         << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib;
+      if (run.bytes_per_task) js << ", \"bytes_per_task\": " << *run.bytes_per_task;
+      if (!run.variant.empty()) js << ", \"variant\": " << json_string(run.variant);
+      js << "}";
+    }
+    js << "]}";
+  }
+  js << "\n  ]\n}\n";
+  return js.str();
+}
+
+bool write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  return static_cast<bool>(out.flush());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse_options(argc, argv);
+  const fs::path here = self_dir();
+  const binaries b{
+      locate(o.weft_bench, {here / ".." / "weft-bench", here / "weft-bench"}),
+      locate(o.boost_fiber_bench,
+             {here / ".." / "boost_fiber" / "boost-fiber-bench", here / "boost-fiber-bench"}),
+      locate(o.go_bench, {here / ".." / "go" / "go-bench", here / "go-bench"}),
+  };
+
+  machine_info mi {
+    sysconf(_SC_NPROCESSORS_ONLN), cpu_model(), kernel(),
+#if defined(__clang__)
+        __VERSION__,
+#else
+        std::string("GCC ") + __VERSION__,
+#endif
+        git_commit(), utc_now(), 0.0
+  };
+  if (is_executable("/bin/true")) {
+    mi.rss_floor_mib = static_cast<double>(run_child({"/bin/true"}, 10s).max_rss_kib) / 1024.0;
+  }
+
+  // The (scenario, model) pairs to run, in table order.
+  const int mode = static_cast<int>(o.mode);
+  std::vector<std::pair<const scenario_spec*, const model_info*>> pairs;
+  for (const auto& s : kScenarios) {
+    if (!o.scenarios.empty() &&
+        std::find(o.scenarios.begin(), o.scenarios.end(), s.name) == o.scenarios.end()) {
+      continue;
+    }
+    for (const auto& m : kModels) {
+      if (m.id == model_id::threads && s.threads_n[mode] == 0) continue;  // no such row
+      pairs.emplace_back(&s, &m);
+    }
+  }
+
+  std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d\n", pairs.size(), o.runs,
+               o.workers);
+  std::vector<row> rows;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const auto& [s, m] = pairs[i];
+    const long threads_n = s->threads_n[mode] == kSame ? s->n[mode] : s->threads_n[mode];
+    const long n = m->id == model_id::threads ? threads_n : s->n[mode];
+    const std::string progress =
+        "[" + std::to_string(i + 1) + "/" + std::to_string(pairs.size()) + "]";
+    rows.push_back(run_pair(*s, *m, n, o, b, progress));
+  }
+
+  const std::string md = markdown(mi, o, b, rows);
+  std::fputs(md.c_str(), stdout);
+  std::fflush(stdout);
+
+  if (!o.out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.out_dir, ec);
+    const fs::path dir(o.out_dir);
+    if (ec || !write_file(dir / "results.md", md) ||
+        !write_file(dir / "results.json", json(mi, o, rows))) {
+      std::fprintf(stderr, "weft-compare: cannot write results to %s\n", o.out_dir.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "weft-compare: wrote %s and %s\n", (dir / "results.md").c_str(),
+                 (dir / "results.json").c_str());
+  }
+  // Exit status 1 if any cell failed or produced a wrong result (not for n/a).
+  const bool any_bad = std::any_of(rows.begin(), rows.end(), [](const row& r) {
+    return r.status == row_status::failed || r.status == row_status::wrong_result;
+  });
+  return any_bad ? 1 : 0;
+}

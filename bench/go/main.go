@@ -1,0 +1,285 @@
+// Command go-bench is the Go reference for weft's macro benchmark scenarios.
+//
+// Usage:
+//
+//	go-bench <scenario> [-workers N] [-n N]
+//
+// Scenarios: skynet, spawn, yield, parked, pingpong. The program sets
+// runtime.GOMAXPROCS(workers) (default: number of CPUs; yield forces 1) and
+// prints exactly one line on stdout, the format shared with weft-bench and
+// boost-fiber-bench and parsed by weft-compare:
+//
+//	weft-bench: scenario=<s> model=go workers=<w> n=<n> result=<int> elapsed_ns=<int> ops=<int> [bytes_per_task=<int>]
+//
+// result is the correctness value: the skynet sum (n*(n-1)/2), or n for the
+// other scenarios. elapsed_ns covers the workload only (not flag parsing, not
+// process start-up, not the settling sleep of "parked").
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// outcome is what a scenario reports; it becomes the output line.
+type outcome struct {
+	result       int64
+	elapsed      time.Duration
+	ops          int64
+	bytesPerTask int64 // printed only when hasBytes
+	hasBytes     bool
+}
+
+// ---------------------------------------------------------------------------
+// skynet: a 10-ary tree of goroutines, one unbuffered channel per inner node.
+
+func skynetNode(parent chan<- int64, num, size int64) {
+	if size == 1 {
+		parent <- num
+		return
+	}
+	rc := make(chan int64) // unbuffered, as in the classic benchmark
+	child := size / 10
+	for i := int64(0); i < 10; i++ {
+		go skynetNode(rc, num+i*child, child)
+	}
+	var sum int64
+	for i := 0; i < 10; i++ {
+		sum += <-rc
+	}
+	parent <- sum
+}
+
+func runSkynet(n int64) outcome {
+	start := time.Now()
+	root := make(chan int64)
+	go skynetNode(root, 0, n)
+	sum := <-root
+	elapsed := time.Since(start)
+	// Every node is a goroutine: 1 + 10 + ... + n of them.
+	return outcome{result: sum, elapsed: elapsed, ops: skynetNodes(n)}
+}
+
+// skynetNodes is the number of tasks in a skynet tree with n leaves.
+func skynetNodes(n int64) int64 {
+	var total int64
+	for level := int64(1); level <= n; level *= 10 {
+		total += level
+	}
+	return total
+}
+
+// ---------------------------------------------------------------------------
+// spawn: n trivial goroutines, each writes its index into its own slot.
+
+func runSpawn(n int64) outcome {
+	slots := make([]int64, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	wg.Add(int(n))
+	for i := int64(0); i < n; i++ {
+		go func(i int64) {
+			slots[i] = i
+			wg.Done()
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var ok int64
+	for i, v := range slots {
+		if v == int64(i) {
+			ok++
+		}
+	}
+	return outcome{result: ok, elapsed: elapsed, ops: n}
+}
+
+// ---------------------------------------------------------------------------
+// yield: two goroutines on one P, each calling Gosched n times.
+
+func runYield(n int64) outcome {
+	var wg sync.WaitGroup
+	var counts [2]int64
+	start := time.Now()
+	wg.Add(2)
+	for g := 0; g < 2; g++ {
+		go func(g int) {
+			for i := int64(0); i < n; i++ {
+				runtime.Gosched()
+				counts[g]++
+			}
+			wg.Done()
+		}(g)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// Both goroutines must have finished all their iterations.
+	result := counts[0]
+	if counts[1] != counts[0] {
+		result = -1
+	}
+	return outcome{result: result, elapsed: elapsed, ops: 2 * n}
+}
+
+// ---------------------------------------------------------------------------
+// parked: resident memory per goroutine blocked on a channel receive.
+
+// residentBytes reads the resident set size from /proc/self/statm (second
+// field, in pages).
+func residentBytes() int64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-bench: cannot read /proc/self/statm:", err)
+		os.Exit(1)
+	}
+	fields := bytes.Fields(data)
+	if len(fields) < 2 {
+		fmt.Fprintln(os.Stderr, "go-bench: malformed /proc/self/statm")
+		os.Exit(1)
+	}
+	pages, err := strconv.ParseInt(string(fields[1]), 10, 64)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-bench: malformed /proc/self/statm:", err)
+		os.Exit(1)
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+func runParked(n int64) outcome {
+	gate := make(chan struct{}) // unbuffered; nobody sends, closed at the end
+	var parked, finished sync.WaitGroup
+	var woke int64
+	var mu sync.Mutex
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := residentBytes()
+
+	start := time.Now()
+	parked.Add(int(n))
+	finished.Add(int(n))
+	for i := int64(0); i < n; i++ {
+		go func() {
+			parked.Done() // just before blocking
+			<-gate
+			mu.Lock()
+			woke++
+			mu.Unlock()
+			finished.Done()
+		}()
+	}
+	parked.Wait()
+	elapsed := time.Since(start) // time to start n goroutines that park
+	// Done() happens just before the receive: give the last ones time to
+	// actually block before sampling.
+	time.Sleep(100 * time.Millisecond)
+	after := residentBytes()
+
+	close(gate)
+	finished.Wait()
+	return outcome{result: woke, elapsed: elapsed, ops: n,
+		bytesPerTask: (after - before) / n, hasBytes: true}
+}
+
+// ---------------------------------------------------------------------------
+// pingpong: an int bounced between two goroutines over two unbuffered channels.
+
+func runPingpong(n int64) outcome {
+	ping := make(chan int64)
+	pong := make(chan int64)
+	done := make(chan int64)
+	start := time.Now()
+	go func() { // echo: returns every value incremented
+		for v := range ping {
+			pong <- v + 1
+		}
+	}()
+	go func() {
+		var v int64
+		for i := int64(0); i < n; i++ {
+			ping <- v
+			v = <-pong
+		}
+		close(ping)
+		done <- v
+	}()
+	v := <-done
+	elapsed := time.Since(start)
+	return outcome{result: v, elapsed: elapsed, ops: n}
+}
+
+// ---------------------------------------------------------------------------
+
+func usage() {
+	fmt.Fprintln(os.Stderr,
+		"usage: go-bench <skynet|spawn|yield|parked|pingpong> [-workers N] [-n N]")
+	os.Exit(2)
+}
+
+func isPowerOf10(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+	}
+	scenario := os.Args[1]
+	defaults := map[string]int64{
+		"skynet": 1000000, "spawn": 100000, "yield": 1000000,
+		"parked": 100000, "pingpong": 1000000,
+	}
+	defN, known := defaults[scenario]
+	if !known {
+		fmt.Fprintf(os.Stderr, "go-bench: unknown scenario %q\n", scenario)
+		usage()
+	}
+
+	flags := flag.NewFlagSet("go-bench", flag.ExitOnError)
+	workers := flags.Int("workers", runtime.NumCPU(), "GOMAXPROCS")
+	n := flags.Int64("n", defN, "problem size")
+	flags.Parse(os.Args[2:])
+	if *workers < 1 || *n < 1 {
+		fmt.Fprintln(os.Stderr, "go-bench: -workers and -n must be positive")
+		os.Exit(2)
+	}
+	if scenario == "skynet" && !isPowerOf10(*n) {
+		fmt.Fprintln(os.Stderr, "go-bench: skynet needs n to be a power of 10")
+		os.Exit(2)
+	}
+	if scenario == "yield" {
+		*workers = 1 // a switch benchmark: one P, two goroutines
+	}
+	runtime.GOMAXPROCS(*workers)
+
+	var out outcome
+	switch scenario {
+	case "skynet":
+		out = runSkynet(*n)
+	case "spawn":
+		out = runSpawn(*n)
+	case "yield":
+		out = runYield(*n)
+	case "parked":
+		out = runParked(*n)
+	case "pingpong":
+		out = runPingpong(*n)
+	}
+
+	line := fmt.Sprintf("weft-bench: scenario=%s model=go workers=%d n=%d result=%d elapsed_ns=%d ops=%d",
+		scenario, *workers, *n, out.result, out.elapsed.Nanoseconds(), out.ops)
+	if out.hasBytes {
+		line += fmt.Sprintf(" bytes_per_task=%d", out.bytesPerTask)
+	}
+	fmt.Println(line)
+}

@@ -1,0 +1,70 @@
+// weft::detail channel core: the type-erased channel behind weft::chan<T>.
+// chan<T> is a thin template over these functions; the waiters, queues and
+// locks stay in channels/src. See docs/channels.md.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace weft::detail {
+
+// How the core moves and destroys elements it holds in its buffer.
+struct elem_ops {
+  std::size_t size;
+  std::size_t align;
+  void (*move_construct)(void* dst, void* src) noexcept;  // dst is raw storage
+  void (*destroy)(void* p) noexcept;
+};
+
+struct chan_core;
+
+// A channel of `capacity` buffered elements (0: unbuffered). One reference.
+chan_core* chan_create(const elem_ops* ops, std::size_t capacity);
+void chan_retain(chan_core* c) noexcept;
+void chan_release(chan_core* c) noexcept;
+
+// All of the following are callable from fibers and plain threads. A null
+// channel is nil: blocking operations on it block forever.
+
+// Moves *value into the channel, blocking until it is buffered or taken.
+// Throws channel_closed if the channel is (or becomes) closed; *value is
+// then left as it was.
+void chan_send(chan_core* c, void* value);
+// As chan_send, giving up at `deadline`; false if it did.
+bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_point deadline);
+// Sends only if that needs no waiting. Throws channel_closed if closed.
+bool chan_try_send(chan_core* c, void* value);
+
+enum class recv_status : std::uint8_t { value, closed, empty };
+// Receives into *out (raw storage; constructed on `value`), blocking until
+// a value arrives or the channel is closed and drained (`closed`).
+recv_status chan_recv(chan_core* c, void* out);
+// As chan_recv, returning `empty` at `deadline`.
+recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline);
+// Never waits: `empty` when nothing is ready.
+recv_status chan_try_recv(chan_core* c, void* out);
+
+// Closes the channel: wakes every blocked receiver and sender. Throws
+// channel_closed if already closed, channel_error if nil.
+void chan_close(chan_core* c);
+std::size_t chan_size(chan_core* c) noexcept;
+std::size_t chan_capacity(chan_core* c) noexcept;
+
+// select: one operation per case.
+struct select_op {
+  chan_core* ch = nullptr;     // null: a nil channel's case, never ready
+  void* slot = nullptr;        // send: the value; recv: raw storage
+  bool is_send = false;
+  recv_status status = recv_status::empty;  // recv result
+};
+inline constexpr long kSelectNone = -1;     // non-blocking and nothing ready
+inline constexpr long kSelectTimeout = -2;  // the deadline passed
+// Performs exactly one ready case (chosen uniformly at random among the
+// ready ones) and returns its index; blocks until one is ready unless
+// `nonblocking`, or until `deadline` if one is given. Throws channel_closed
+// if the chosen case is a send on a closed channel.
+long select_run(select_op* ops, std::size_t n, bool nonblocking,
+                const std::chrono::steady_clock::time_point* deadline);
+
+}  // namespace weft::detail

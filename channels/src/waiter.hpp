@@ -1,0 +1,98 @@
+// Waiters: a blocked channel operation (or select case), living in the
+// blocked fiber's or thread's frame, linked into a channel's send or
+// receive queue.
+//
+// Invariants (each guarded by the lock of the channel whose queue holds the
+// waiter):
+// 1. A waiter is in at most one queue; `queued` says whether it still is.
+// 2. `sel` is shared by all waiters of one operation (one select, or one
+//    plain send/recv). It is 0 while the operation is open and becomes the
+//    winning case id (or kSelCancelled) by a single CAS: whoever wins that
+//    CAS, and only it, completes the operation. This is crossbeam's
+//    "selected" slot; Go's select locks every channel instead.
+// 3. The winner of the CAS moves the value, writes `outcome` and unparks the
+//    owner, all under the channel lock. The owner, once awake and seeing
+//    sel != 0, takes that channel's lock once before reading `outcome` or
+//    returning: after that the waker is done with the waiter.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <weft/scheduler/detail/park.hpp>
+
+namespace weft::detail {
+
+inline constexpr std::uint32_t kSelCancelled = 0xFFFF'FFFFu;
+
+enum class outcome : std::uint8_t { pending, done, closed };
+
+struct waiter {
+  waiter* prev = nullptr;
+  waiter* next = nullptr;
+  bool queued = false;
+  std::atomic<std::uint32_t>* sel = nullptr;
+  std::uint32_t case_id = 0;  // index + 1
+  parker* p = nullptr;
+  void* slot = nullptr;       // send: the value to move from; recv: raw storage
+  outcome result = outcome::pending;
+};
+
+// An intrusive FIFO of waiters. Guarded by its channel's lock.
+struct waitq {
+  waiter* head = nullptr;
+  waiter* tail = nullptr;
+
+  bool empty() const noexcept { return head == nullptr; }
+  void push(waiter* w) noexcept {
+    w->next = nullptr;
+    w->prev = tail;
+    if (tail != nullptr)
+      tail->next = w;
+    else
+      head = w;
+    tail = w;
+    w->queued = true;
+  }
+  void remove(waiter* w) noexcept {
+    if (!w->queued) return;
+    if (w->prev != nullptr)
+      w->prev->next = w->next;
+    else
+      head = w->next;
+    if (w->next != nullptr)
+      w->next->prev = w->prev;
+    else
+      tail = w->prev;
+    w->prev = w->next = nullptr;
+    w->queued = false;
+  }
+  // Dequeues and claims (invariant 2) the first waiter that is still open,
+  // dropping ones whose operation completed elsewhere and skipping (leaving
+  // queued) those of the operation `self` (a select cannot meet itself).
+  waiter* claim(const std::atomic<std::uint32_t>* self) noexcept {
+    waiter* w = head;
+    while (w != nullptr) {
+      waiter* nx = w->next;
+      if (w->sel != self) {
+        std::uint32_t open = 0;
+        // acq_rel: the winner's claim is ordered with its writes to the
+        // waiter, and with the owner's acquire loads of sel.
+        const bool won = w->sel->compare_exchange_strong(open, w->case_id, std::memory_order_acq_rel,
+                                                         std::memory_order_acquire);
+        remove(w);
+        if (won) return w;
+      }
+      w = nx;
+    }
+    return nullptr;
+  }
+  // Whether a waiter other than `self`'s is queued (may be stale-claimed).
+  bool has_other(const std::atomic<std::uint32_t>* self) const noexcept {
+    for (waiter* w = head; w != nullptr; w = w->next)
+      if (w->sel != self && w->sel->load(std::memory_order_acquire) == 0) return true;
+    return false;
+  }
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,67 @@
+// weft::detail stacks: fixed-size fiber stacks carved from large mmap'd slabs.
+//
+// Design notes
+// 1. A stack is [base, base + size): the fiber's frames grow down from the
+//    top. Below base lies either a PROT_NONE guard page (while the mapping
+//    budget lasts) or, beyond the budget, nothing: the lowest word of the
+//    stack holds a canary that the switch path checks.
+// 2. Stacks come from slabs: one mmap(MAP_NORESERVE) holds many stacks, so
+//    a million fibers need thousands of mappings rather than a million
+//    (vm.max_map_count is 65,530 here). Each guard page splits its slab's
+//    mapping, costing two map entries per stack; the guard budget caps that.
+// 3. Released stacks are reused LIFO, first from a small per-thread cache and
+//    then from a global list: a recently freed stack is already faulted in
+//    and still warm in cache, while touching a fresh page costs ~1.6 us.
+// 4. Slabs are never unmapped: the registry of slabs is append-only so that
+//    the SIGSEGV handler can read it without locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace weft::detail {
+
+inline constexpr std::uint64_t kStackCanary = 0x5745'4654'C0DE'CAFEull;
+
+struct stack {
+  std::byte* base = nullptr;  // lowest usable byte
+  std::size_t size = 0;       // usable bytes
+  bool guarded = false;       // a PROT_NONE page lies just below base
+
+  std::byte* top() const { return base + size; }
+  explicit operator bool() const { return base != nullptr; }
+  // The canary word of an unguarded stack (its lowest 8 bytes).
+  bool canary_intact() const {
+    return guarded || *reinterpret_cast<const std::uint64_t*>(base) == kStackCanary;
+  }
+};
+
+// Default usable size of a fiber stack: 64 KiB of virtual memory, of which a
+// fiber touches only what it uses (typically one 4 KiB page).
+inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
+
+// Returns a stack of at least `size` bytes (rounded up to whole pages).
+// Thread-safe; callable from any thread. Throws std::bad_alloc when the
+// kernel refuses more memory.
+stack stack_allocate(std::size_t size);
+// Returns a stack to the pool. Thread-safe.
+void stack_release(stack s);
+
+struct stack_stats {
+  std::size_t in_use = 0;        // stacks handed out and not yet released
+  std::size_t pooled = 0;        // released stacks kept for reuse
+  std::size_t slabs = 0;         // slab mappings made
+  std::size_t guarded = 0;       // stacks with a guard page
+  std::size_t unguarded = 0;     // stacks protected by a canary only
+};
+stack_stats stack_pool_stats();
+
+// The number of stacks that get a guard page; beyond it, canaries. Set it
+// before the first stack is allocated (weft::run does, from its options).
+void stack_set_guard_budget(std::size_t stacks);
+
+// Which stack slot, if any, holds `addr` in its guard page. Lock-free and
+// async-signal-safe: used by the overflow handler.
+bool stack_guard_hit(const void* addr);
+
+}  // namespace weft::detail

@@ -1,0 +1,55 @@
+// weft::detail parking: the interface through which the layers above
+// (channels, sync primitives, io) suspend and resume whoever is running —
+// a fiber, which yields its worker, or a plain thread, which blocks in the
+// kernel (futex). Channels never touch run queues; they hold parkers.
+//
+// Semantics (a binary permit, as Rust's thread::park/unpark):
+// 1. unpark(p) makes a permit available to p's owner; permits do not add up.
+// 2. park() consumes the permit if present and returns at once, or
+//    suspends until one is made available. park() may also return
+//    spuriously, so every caller re-checks its own condition in a loop.
+// 3. unpark() may be called before the matching park() (the permit waits),
+//    from any fiber or thread, while the parker's owner is alive.
+// 4. A fiber's park() throws weft::fiber_cancelled when the runtime is
+//    shutting down (main returned) or a deadlock was declared, unless the
+//    park is marked non-cancellable. Callers must unregister on unwind.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace weft::detail {
+
+struct fiber;  // the scheduler's fiber (opaque here)
+
+struct parker {
+  // Fibers: kEmpty, kNotified, kParking, kParked (see scheduler/src/fiber.hpp).
+  // Threads: 0 empty, 1 notified, -1 parked (a futex word).
+  std::atomic<std::int32_t> state{0};
+  fiber* owner = nullptr;  // null for a plain thread
+};
+
+using clock = std::chrono::steady_clock;
+
+// The parker of the calling fiber, or of the calling plain thread.
+// Do not keep it across the owner's exit. Callable from fibers and threads.
+parker& current_parker() noexcept;
+
+// Whether the caller is a fiber of a running weft runtime.
+bool in_fiber() noexcept;
+
+struct wait_reason {
+  const char* what = "park";      // e.g. "chan receive", "select", "sleep"
+  const void* object = nullptr;   // e.g. the channel
+};
+
+// Parks the caller until unparked (or spuriously). See the notes above.
+void park(wait_reason why, bool cancellable = true);
+// Parks until unparked or `deadline`; returns false once the deadline has
+// passed. May return true spuriously; callers loop.
+bool park_until(clock::time_point deadline, wait_reason why, bool cancellable = true);
+// Makes a permit available to p's owner, waking it if parked.
+void unpark(parker& p) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,275 @@
+// The public surface of weft's scheduler: weft::run, weft::go, weft::spawn,
+// weft::yield, weft::sleep_for, weft::blocking, weft::this_fiber.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <new>
+#include <optional>
+#include <source_location>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include <weft/scheduler/detail/spawn.hpp>
+#include <weft/scheduler/task.hpp>
+
+namespace weft {
+
+// What weft::run does when every fiber is asleep and nothing can wake one.
+enum class deadlock_action {
+  abort,          // print the report and abort (like Go)
+  throw_in_run,   // print nothing; cancel every fiber; run() throws deadlock_error
+  ignore,         // keep waiting
+};
+
+struct run_options {
+  // Worker threads. 0: the WEFT_WORKERS environment variable, or else the
+  // number of hardware threads.
+  unsigned workers = 0;
+  // Default usable stack size of each fiber (virtual; pages are touched on
+  // use). 0: 64 KiB.
+  std::size_t stack_size = 0;
+  // How many stacks get a guard page (two memory-map entries each); beyond,
+  // a canary checked at every switch. vm.max_map_count is 65,530 here.
+  std::size_t guarded_stacks = 20000;
+  deadlock_action on_deadlock = deadlock_action::abort;
+  // Upper bound of the weft::blocking thread pool.
+  unsigned max_blocking_threads = 64;
+};
+
+struct spawn_options {
+  std::size_t stack_size = 0;  // 0: the runtime's default
+};
+
+// Thrown by run() under deadlock_action::throw_in_run; what() is the report.
+class deadlock_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown inside a fiber at a suspension point when the runtime cancels it:
+// after main returned, or after a deadlock under throw_in_run. It unwinds
+// the fiber (running destructors) and is swallowed at the fiber's top.
+// Not derived from std::exception; rethrow it if you catch (...).
+struct fiber_cancelled {};
+
+namespace detail {
+
+void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg);
+
+template <class Fn>
+void launch(const spawn_options& o, const std::source_location& site, Fn&& fn) {
+  using C = std::decay_t<Fn>;
+  static_assert(alignof(C) <= alignof(std::max_align_t), "over-aligned closures are not supported");
+  static constexpr closure_vtable vt{
+      [](void* p) { (*static_cast<C*>(p))(); },
+      [](void* p) noexcept { static_cast<C*>(p)->~C(); },
+  };
+  void* mem = nullptr;
+  fiber* f = fiber_create(sizeof(C), &vt, o, site, &mem);
+  try {
+    ::new (mem) C(std::forward<Fn>(fn));
+  } catch (...) {
+    fiber_abandon(f);
+    throw;
+  }
+  fiber_start(f);
+}
+
+// Binds f and args by value (decay-copied, as std::thread and Go's `go`).
+template <class F, class... A>
+auto bind_call(F&& f, A&&... a) {
+  return [f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable { std::invoke(std::move(f), std::move(a)...); };
+}
+
+template <class F, class... A>
+auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f, A&&... a) {
+  using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+  auto* st = new task_state<R>();
+  try {
+    launch(o, site,
+           [st, f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable {
+             try {
+               if constexpr (std::is_void_v<R>)
+                 std::invoke(std::move(f), std::move(a)...);
+               else
+                 st->value.emplace(std::invoke(std::move(f), std::move(a)...));
+             } catch (...) {
+               st->error = std::current_exception();
+             }
+             task_complete(st);
+           });
+  } catch (...) {
+    delete st;
+    throw;
+  }
+  return task<R>(st);
+}
+
+template <class T>
+struct is_spawn_options : std::is_same<std::decay_t<T>, spawn_options> {};
+
+}  // namespace detail
+
+// weft::run(main, options): starts a runtime of N workers (the calling
+// thread is one of them), runs main as its first fiber and returns main's
+// result (or rethrows its exception) once every fiber has finished.
+// When main returns, every other fiber is cancelled at its next suspension
+// point (see fiber_cancelled): nothing outlives run(). One runtime at a time
+// per process; call from a plain thread, not from a fiber.
+template <class F>
+auto run(F&& main, run_options opts = {}) -> std::invoke_result_t<F&> {
+  using R = std::invoke_result_t<F&>;
+  struct frame {
+    F* fn;
+    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+    std::exception_ptr error;
+  } fr{&main, {}, {}};
+  detail::run_runtime(
+      opts,
+      [](void* p) {
+        auto* fr = static_cast<frame*>(p);
+        try {
+          if constexpr (std::is_void_v<R>)
+            (*fr->fn)();
+          else
+            fr->result.emplace((*fr->fn)());
+        } catch (fiber_cancelled&) {
+          throw;
+        } catch (...) {
+          fr->error = std::current_exception();
+        }
+      },
+      &fr);
+  if (fr.error) std::rethrow_exception(fr.error);
+  if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
+}
+
+// weft::go(f, args...): starts f(args...) in a new fiber, fire and forget,
+// like Go's `go` statement. Arguments are copied (or moved) into the fiber.
+// From a fiber or a plain thread (which injects into the running runtime);
+// throws std::logic_error when no runtime runs. An exception escaping f
+// terminates the process with a message naming the fiber and this call's
+// location, like a Go panic. weft::go(spawn_options{...}, f, args...) sets
+// per-fiber options. (A class template only so that the call site's
+// std::source_location can follow a parameter pack.)
+template <class F, class... A>
+struct go {
+  explicit go(F&& f, A&&... a, std::source_location site = std::source_location::current()) {
+    if constexpr (detail::is_spawn_options<F>::value)
+      detail::launch(f, site, detail::bind_call(std::forward<A>(a)...));
+    else
+      detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A>(a)...));
+  }
+};
+template <class F, class... A>
+go(F&&, A&&...) -> go<F, A...>;
+
+// weft::spawn(f, args...): like go, but returns a weft::task<R> whose join()
+// yields f's result or rethrows its exception.
+template <class F, class... A>
+struct spawn;
+
+namespace detail {
+template <class F, class... A>
+struct spawn_result {
+  using type = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
+};
+template <class... A>
+struct spawn_result<spawn_options, A...> : spawn_result<A...> {};
+template <class... A>
+struct spawn_result<spawn_options&, A...> : spawn_result<A...> {};
+template <class... A>
+struct spawn_result<const spawn_options&, A...> : spawn_result<A...> {};
+}  // namespace detail
+
+template <class F, class... A>
+struct spawn : task<typename detail::spawn_result<F, A...>::type> {
+  using base = task<typename detail::spawn_result<F, A...>::type>;
+  explicit spawn(F&& f, A&&... a, std::source_location site = std::source_location::current())
+      : base(make(site, std::forward<F>(f), std::forward<A>(a)...)) {}
+
+ private:
+  template <class G, class... B>
+  static base make(const std::source_location& site, G&& g, B&&... b) {
+    if constexpr (detail::is_spawn_options<G>::value)
+      return detail::spawn_task(g, site, std::forward<B>(b)...);
+    else
+      return detail::spawn_task(spawn_options{}, site, std::forward<G>(g), std::forward<B>(b)...);
+  }
+};
+template <class F, class... A>
+spawn(F&&, A&&...) -> spawn<F, A...>;
+
+// Lets other runnable fibers run, then continues (Go's runtime.Gosched).
+// From a plain thread: std::this_thread::yield().
+void yield();
+
+// Suspends the calling fiber (not its worker) until `deadline`; from a plain
+// thread, sleeps the thread.
+void sleep_until(std::chrono::steady_clock::time_point deadline);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  sleep_until(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d));
+}
+
+namespace detail {
+// Runs job(arg) on the blocking pool and parks the calling fiber until done.
+void run_blocking(void (*job)(void*), void* arg);
+}  // namespace detail
+
+// weft::blocking(f): runs a blocking call (file I/O, a slow syscall, a
+// legacy library) on a separate, bounded, growable thread pool, and parks
+// the calling fiber until it returns; the worker runs other fibers
+// meanwhile. Returns f's result or rethrows its exception. From a plain
+// thread it simply calls f.
+template <class F>
+auto blocking(F&& f) -> std::invoke_result_t<F&> {
+  using R = std::invoke_result_t<F&>;
+  struct frame {
+    F* fn;
+    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+    std::exception_ptr error;
+  } fr{&f, {}, {}};
+  detail::run_blocking(
+      [](void* p) {
+        auto* fr = static_cast<frame*>(p);
+        try {
+          if constexpr (std::is_void_v<R>)
+            (*fr->fn)();
+          else
+            fr->result.emplace((*fr->fn)());
+        } catch (...) {
+          fr->error = std::current_exception();
+        }
+      },
+      &fr);
+  if (fr.error) std::rethrow_exception(fr.error);
+  if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
+}
+
+namespace this_fiber {
+// The calling fiber's id (1 is main's), or 0 on a plain thread.
+std::uint64_t id() noexcept;
+}  // namespace this_fiber
+
+// Runtime statistics, for tests and diagnostics.
+struct runtime_stats {
+  std::size_t live_fibers = 0;     // fibers created and not yet finished
+  std::size_t stacks_in_use = 0;   // fiber stacks handed out
+  std::size_t stacks_pooled = 0;   // released stacks kept for reuse
+  std::size_t stack_slabs = 0;     // slab mappings made so far
+  unsigned workers = 0;            // of the running runtime, or 0
+};
+runtime_stats stats();
+
+// Prints every live fiber (id, state, wait reason, spawn site) to stderr:
+// the equivalent of Go's SIGQUIT goroutine dump. From anywhere.
+void dump_fibers();
+
+}  // namespace weft

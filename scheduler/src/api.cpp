@@ -1,0 +1,39 @@
+// yield, sleep and this_fiber: thin layers over worker and park.
+
+#include <thread>
+
+#include "runtime_impl.hpp"
+
+namespace weft {
+
+void yield() {
+  detail::worker* w = detail::this_worker();
+  if (w == nullptr) {
+    std::this_thread::yield();
+    return;
+  }
+  detail::fiber* self = w->current;
+  if (self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  detail::fiber* to = w->find_local();
+  if (to == nullptr) return;  // nothing else to run here
+  w->switch_from_fiber(self, detail::after_switch::yield, to);
+  if (self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+}
+
+void sleep_until(std::chrono::steady_clock::time_point deadline) {
+  if (detail::this_worker() == nullptr) {
+    std::this_thread::sleep_until(deadline);
+    return;
+  }
+  while (detail::park_until(deadline, {"sleep", nullptr})) {
+  }
+}
+
+namespace this_fiber {
+std::uint64_t id() noexcept {
+  detail::worker* w = detail::this_worker();
+  return w != nullptr && w->current != nullptr ? w->current->id : 0;
+}
+}  // namespace this_fiber
+
+}  // namespace weft

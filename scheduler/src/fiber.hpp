@@ -1,0 +1,85 @@
+// The scheduler's fiber: fiber_base plus run-state, queue link and parker.
+//
+// Fiber state machine (asserted in debug builds by set_state):
+//
+// | state    | who owns the stack             | where the fiber is                 | who moves it on            |
+// |----------|--------------------------------|------------------------------------|----------------------------|
+// | created  | nobody (no stack yet)          | one run queue                      | the worker that pops it    |
+// | runnable | saved in ctx                   | one run queue, next slot or yield  | the worker that pops it    |
+// |          |                                | list                               |                            |
+// | running  | the worker thread running it   | worker::current                    | the fiber itself           |
+// | parking  | still being switched away from | worker::pending of its old worker  | finish_switch on that      |
+// |          |                                |                                    | thread: parked or runnable |
+// | parked   | saved in ctx                   | only in wait structures (via its   | unpark(): runnable         |
+// |          |                                | parker)                            |                            |
+// | done     | being freed                    | worker::pending                    | finish_switch: freed       |
+//
+// Park word (parker::state) for fibers, the permit protocol of park.hpp:
+//   kEmpty    no permit; the fiber is running (or queued after a wake)
+//   kNotified a permit is available
+//   kParking  the fiber has committed to park and is switching away
+//   kParked   the fiber's context is saved; an unparker must schedule it
+// Transitions: park: kEmpty -> kParking (CAS; if kNotified instead, consume
+// it: -> kEmpty and return). finish_switch: kParking -> kParked (CAS; if an
+// unpark turned it kNotified meanwhile: -> kEmpty and schedule). unpark:
+// kEmpty -> kNotified, kParking -> kNotified, kParked -> kEmpty + schedule,
+// kNotified unchanged. The CAS that moves kParked -> kEmpty is the single
+// point that hands the fiber to exactly one scheduler.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstdint>
+
+#include <weft/fibers/detail/fiber_base.hpp>
+#include <weft/scheduler/detail/park.hpp>
+#include <weft/scheduler/detail/spawn.hpp>
+
+namespace weft::detail {
+
+enum class fiber_state : std::uint8_t { created, runnable, running, parking, parked, done };
+
+inline constexpr std::int32_t kEmpty = 0;
+inline constexpr std::int32_t kNotified = 1;
+inline constexpr std::int32_t kParking = 2;
+inline constexpr std::int32_t kParked = 3;
+
+struct registry_shard;
+
+struct fiber : fiber_base {
+  fiber* next = nullptr;  // run-queue link: owned by the queue holding the fiber
+  parker park;            // park.owner == this
+  fiber_state state = fiber_state::created;
+  bool is_main = false;
+  // Set (release) by the runtime to cancel; read at suspension points.
+  std::atomic<bool> cancel{false};
+  wait_reason waiting;            // diagnostics: what the fiber is parked on
+  std::size_t stack_size = 0;     // requested usable size
+  const closure_vtable* vt = nullptr;
+  void* closure = nullptr;
+  // Registry links, guarded by shard->mu.
+  registry_shard* shard = nullptr;
+  fiber* reg_prev = nullptr;
+  fiber* reg_next = nullptr;
+};
+
+inline void set_state(fiber* f, fiber_state to) {
+#ifndef NDEBUG
+  const fiber_state from = f->state;
+  bool ok = false;
+  switch (to) {
+    case fiber_state::running: ok = from == fiber_state::created || from == fiber_state::runnable; break;
+    case fiber_state::runnable: ok = from == fiber_state::running || from == fiber_state::parking ||
+                                     from == fiber_state::parked; break;
+    case fiber_state::parking: ok = from == fiber_state::running; break;
+    case fiber_state::parked: ok = from == fiber_state::parking; break;
+    case fiber_state::done: ok = from == fiber_state::running || from == fiber_state::created; break;
+    case fiber_state::created: ok = false; break;
+  }
+  assert(ok && "illegal fiber state transition");
+  (void)ok;
+#endif
+  f->state = to;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,140 @@
+// park/unpark for fibers and plain threads. The fiber protocol is the park
+// word table in fiber.hpp; the thread protocol is a futex word:
+//   0 empty, 1 notified, -1 parked.
+// park: fetch_sub(1) (acquire): 1 -> 0 consumed a permit; 0 -> -1 parked:
+//   futex_wait while -1, then CAS 1 -> 0 to consume the permit.
+// unpark: exchange(1) (release; pairs with park's acquire); if it was -1,
+//   futex_wake.
+
+#include <weft/scheduler/detail/park.hpp>
+
+#include "runtime_impl.hpp"
+
+namespace weft::detail {
+
+// Plain threads that have used weft and are not parked in it: while any
+// exists, an apparently stuck runtime may still be woken from outside, so
+// the deadlock detector stays quiet.
+std::atomic<std::int64_t> g_threads_awake{0};
+
+namespace {
+
+struct thread_parker {
+  parker p;
+  thread_parker() { g_threads_awake.fetch_add(1, std::memory_order_seq_cst); }
+  ~thread_parker() { g_threads_awake.fetch_sub(1, std::memory_order_seq_cst); }
+};
+thread_local thread_parker t_parker;
+
+bool thread_park(parker& p, std::int64_t deadline) {
+  if (p.state.fetch_sub(1, std::memory_order_acquire) == 1) return true;  // consumed a permit
+  g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+  bool woken = false;
+  for (;;) {
+    futex_wait32(&p.state, -1, deadline);
+    std::int32_t one = 1;
+    if (p.state.compare_exchange_strong(one, 0, std::memory_order_acquire)) {
+      woken = true;
+      break;
+    }
+    if (deadline != INT64_MAX && now_ns() >= deadline) {
+      std::int32_t minus = -1;
+      if (p.state.compare_exchange_strong(minus, 0, std::memory_order_acquire)) break;
+      // An unpark raced with the timeout: it left 1; consume it.
+      p.state.store(0, std::memory_order_relaxed);
+      woken = true;
+      break;
+    }
+  }
+  g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
+  return woken;
+}
+
+bool fiber_park(worker* w, wait_reason why, bool cancellable) {
+  fiber* self = w->current;
+  if (cancellable && self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  std::int32_t expected = kEmpty;
+  // acq_rel; on failure acquire: reading kNotified synchronises with the
+  // unparker's release, so we see what it wrote before unparking.
+  if (!self->park.state.compare_exchange_strong(expected, kParking, std::memory_order_acq_rel,
+                                                std::memory_order_acquire)) {
+    self->park.state.store(kEmpty, std::memory_order_relaxed);  // consume the permit
+    return true;
+  }
+  self->waiting = why;
+  set_state(self, fiber_state::parking);
+  w->switch_from_fiber(self, after_switch::park, w->find_local());
+  self->waiting = {};
+  if (cancellable && self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  return true;
+}
+
+}  // namespace
+
+parker& current_parker() noexcept {
+  if (worker* w = this_worker()) return w->current->park;
+  return t_parker.p;
+}
+
+bool in_fiber() noexcept { return this_worker() != nullptr; }
+
+void park(wait_reason why, bool cancellable) {
+  if (worker* w = this_worker()) {
+    fiber_park(w, why, cancellable);
+    return;
+  }
+  thread_park(t_parker.p, INT64_MAX);
+}
+
+bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
+  const std::int64_t dl = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  worker* w = this_worker();
+  if (w == nullptr) {
+    if (now_ns() >= dl) return false;
+    thread_park(t_parker.p, dl);
+    return now_ns() < dl;
+  }
+  if (now_ns() >= dl) return false;
+  timer_node node;
+  node.deadline = dl;
+  node.p = &w->current->park;
+  timer_heap* heap = &w->timers;
+  heap->insert(&node);
+  struct cancel_timer {
+    timer_heap* heap;
+    timer_node* node;
+    ~cancel_timer() { heap->remove(node); }
+  } guard{heap, &node};
+  fiber_park(w, why, cancellable);
+  return now_ns() < dl;
+}
+
+void unpark(parker& p) noexcept {
+  fiber* f = p.owner;
+  if (f == nullptr) {
+    // Release: pairs with thread_park's acquire.
+    if (p.state.exchange(1, std::memory_order_release) == -1) futex_wake32(&p.state, 1);
+    return;
+  }
+  std::int32_t s = p.state.load(std::memory_order_relaxed);
+  for (;;) {
+    if (s == kNotified) return;  // a wake-up is already pending
+    if (s == kParked) {
+      // acq_rel: acquire pairs with finish_switch's release CAS (we see the
+      // fiber's saved context and state); the hand-off to a run queue
+      // publishes our writes to the fiber.
+      if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        set_state(f, fiber_state::runnable);
+        the_runtime()->schedule(f);
+        return;
+      }
+    } else {
+      // kEmpty or kParking: leave a permit. Release pairs with the
+      // acquire in fiber_park / finish_switch that consumes it.
+      if (p.state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return;
+    }
+  }
+}
+
+}  // namespace weft::detail

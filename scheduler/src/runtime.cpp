@@ -1,0 +1,486 @@
+// The runtime: run(), spawning, the fiber registry, idle workers and the
+// deadlock detector.
+//
+// Idle workers (the protocol that keeps an idle runtime at ~0% CPU without
+// losing a wake-up; after Go's proc.go "Worker thread parking/unparking"):
+// 1. A worker that finds no work becomes "spinning" (num_spinning) and
+//    steals; at most half the busy workers spin at once.
+// 2. A notifier (anyone who made stealable work) does: push the work;
+//    seq_cst fence; if num_spinning == 0 and num_idle > 0, wake one sleeper
+//    and count it as spinning. A spinning worker will find the work, so no
+//    more than one needs waking.
+// 3. A worker going to sleep does: drop spinning (seq_cst RMW); register in
+//    sleepers and num_idle (seq_cst); re-check every queue; only then wait
+//    on its futex. Steps 2 and 3 are a Dekker pair: either the notifier
+//    sees num_idle > 0 (and wakes someone) or the sleeper's re-check sees
+//    the work. The last spinner to find work wakes another (worker.cpp).
+// 4. A notifier removes the sleeper from `sleepers` and sets its wake_word
+//    under idle_mu, so a sleeper that times out and finds itself gone from
+//    the list knows it was claimed and its wake_word is already 1.
+//
+// Deadlock (Go's "all goroutines are asleep"): when the last worker goes
+// to sleep with no timers pending, no weft::blocking call in flight and no
+// plain thread awake that has used weft, it waits a grace period (100 ms);
+// if nothing at all became runnable meanwhile, every fiber is parked for
+// good. The report lists each fiber's id, wait reason and spawn site.
+//
+// Shutdown: main's exit sets main_done and cancels every other fiber
+// (cancel flag, then unpark): each unwinds from its next suspension point
+// with fiber_cancelled; fibers not yet started never run. When the last
+// fiber exits, `stop` is set and every worker leaves its loop.
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+
+#include "runtime_impl.hpp"
+
+namespace weft::detail {
+
+extern std::atomic<std::int64_t> g_threads_awake;  // park.cpp
+
+namespace {
+
+std::atomic<runtime*> g_runtime{nullptr};
+thread_local worker* t_worker = nullptr;
+
+constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
+
+unsigned resolve_workers(unsigned requested) {
+  if (requested != 0) return requested;
+  if (const char* env = std::getenv("WEFT_WORKERS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0 && v <= 1024) return static_cast<unsigned>(v);
+    std::fprintf(stderr, "weft: ignoring WEFT_WORKERS=%s (want 1..1024)\n", env);
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : hc;
+}
+
+void worker_thread_main(worker* w) {
+  t_worker = w;
+  install_overflow_handler_for_thread();
+  context_adopt_thread(w->sched_ctx);
+  w->loop();
+  set_running_fiber(nullptr);
+  t_worker = nullptr;
+  remove_overflow_handler_for_thread();
+}
+
+}  // namespace
+
+__attribute__((noinline)) runtime* the_runtime() noexcept {
+  // Acquire: pairs with run_runtime's release store, so the runtime's
+  // fields are initialised before anyone uses them.
+  return g_runtime.load(std::memory_order_acquire);
+}
+
+__attribute__((noinline)) worker* this_worker() noexcept {
+  asm volatile("" ::: "memory");
+  return t_worker;
+}
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();
+}
+
+namespace {
+timespec to_timespec(std::int64_t ns) {
+  timespec ts;
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  return ts;
+}
+long futex_wait_raw(void* word, std::uint32_t expected, std::int64_t deadline_ns) {
+  if (deadline_ns == INT64_MAX)
+    return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+  // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, which is
+  // what steady_clock is on Linux.
+  timespec ts = to_timespec(deadline_ns);
+  return syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
+}
+}  // namespace
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::int64_t deadline_ns) noexcept {
+  futex_wait_raw(word, expected, deadline_ns);
+}
+void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+void futex_wait32(std::atomic<std::int32_t>* word, std::int32_t expected, std::int64_t deadline_ns) noexcept {
+  futex_wait_raw(word, static_cast<std::uint32_t>(expected), deadline_ns);
+}
+void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+
+// ---- registry ----
+
+void registry_add(registry_shard& s, fiber* f) noexcept {
+  std::lock_guard lk(s.mu);
+  f->shard = &s;
+  f->reg_prev = nullptr;
+  f->reg_next = s.head;
+  if (s.head != nullptr) s.head->reg_prev = f;
+  s.head = f;
+  s.count++;
+}
+
+void registry_remove(fiber* f) noexcept {
+  registry_shard& s = *f->shard;
+  std::lock_guard lk(s.mu);
+  if (f->reg_prev != nullptr)
+    f->reg_prev->reg_next = f->reg_next;
+  else
+    s.head = f->reg_next;
+  if (f->reg_next != nullptr) f->reg_next->reg_prev = f->reg_prev;
+  s.count--;
+}
+
+std::size_t runtime::live_fibers() noexcept {
+  std::size_t n = 0;
+  for (worker* w : workers) {
+    std::lock_guard lk(w->registry.mu);
+    n += w->registry.count;
+  }
+  std::lock_guard lk(outside_registry.mu);
+  return n + outside_registry.count;
+}
+
+// ---- spawning ----
+
+fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_options& opts,
+                    const std::source_location& site, void** closure) {
+  runtime* rt = the_runtime();
+  if (rt == nullptr)
+    throw std::logic_error("weft::go/spawn: no runtime is running (start one with weft::run)");
+  constexpr std::size_t kAlign = alignof(std::max_align_t);
+  const std::size_t off = (sizeof(fiber) + kAlign - 1) / kAlign * kAlign;
+  void* mem = ::operator new(off + size);
+  fiber* f = ::new (mem) fiber;
+  f->park.owner = f;
+  f->id = rt->next_id.fetch_add(1, std::memory_order_relaxed);
+  f->site = site;
+  f->stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
+  f->vt = vt;
+  f->closure = static_cast<std::byte*>(mem) + off;
+  *closure = f->closure;
+  worker* w = this_worker();
+  registry_add(w != nullptr && w->rt == rt ? w->registry : rt->outside_registry, f);
+  // After registering: either cancel_all() finds f in the registry, or we
+  // see main_done here (both sides go through the shard lock).
+  if (rt->main_done.load(std::memory_order_seq_cst)) f->cancel.store(true, std::memory_order_release);
+  return f;
+}
+
+void fiber_abandon(fiber* f) noexcept {
+  registry_remove(f);
+  f->~fiber();
+  ::operator delete(static_cast<void*>(f));
+}
+
+void fiber_start(fiber* f) {
+  runtime* rt = the_runtime();
+  rt->activity.fetch_add(1, std::memory_order_relaxed);
+  worker* w = this_worker();
+  if (w != nullptr && w->rt == rt) {
+    w->push_queue(f);
+  } else {
+    rt->injected.push(f);
+    rt->notify_work();
+  }
+}
+
+void runtime::schedule(fiber* f) noexcept {
+  activity.fetch_add(1, std::memory_order_relaxed);
+  worker* w = this_worker();
+  if (w != nullptr && w->rt == this) {
+    w->push_next(f);
+  } else {
+    injected.push(f);
+    notify_work();
+  }
+}
+
+// ---- idle workers ----
+
+void runtime::notify_work() noexcept {
+  // seq_cst fence: orders our push of work before the loads below (a
+  // store-load pair); pairs with the seq_cst registration + re-check in
+  // sleep_until_work (protocol step 3).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (num_spinning.load(std::memory_order_relaxed) != 0) return;
+  if (num_idle.load(std::memory_order_relaxed) == 0) return;
+  wake_one();
+}
+
+bool runtime::wake_one() noexcept {
+  worker* w = nullptr;
+  {
+    std::lock_guard lk(idle_mu);
+    if (sleepers.empty()) return false;
+    w = sleepers.back();
+    sleepers.pop_back();
+    num_idle.fetch_sub(1, std::memory_order_seq_cst);
+    num_spinning.fetch_add(1, std::memory_order_seq_cst);
+    // Release: pairs with the sleeper's acquire exchange of wake_word.
+    w->wake_word.store(1, std::memory_order_release);
+  }
+  futex_wake(&w->wake_word, 1);
+  return true;
+}
+
+void runtime::wake_all() noexcept {
+  std::vector<worker*> all;
+  {
+    std::lock_guard lk(idle_mu);
+    all.swap(sleepers);
+    num_idle.fetch_sub(static_cast<unsigned>(all.size()), std::memory_order_seq_cst);
+    for (worker* w : all) {
+      num_spinning.fetch_add(1, std::memory_order_seq_cst);
+      w->wake_word.store(1, std::memory_order_release);
+    }
+  }
+  for (worker* w : all) futex_wake(&w->wake_word, 1);
+}
+
+std::int64_t runtime::earliest_timer() const noexcept {
+  std::int64_t t = INT64_MAX;
+  for (worker* w : workers) {
+    const std::int64_t n = w->timers.next.load(std::memory_order_relaxed);
+    if (n < t) t = n;
+  }
+  return t;
+}
+
+bool runtime::any_work() const noexcept {
+  if (injected.size() != 0) return true;
+  for (worker* w : workers)
+    if (w->queue.size() != 0 || w->next_slot.load(std::memory_order_seq_cst) != nullptr) return true;
+  return earliest_timer() <= now_ns();
+}
+
+void worker::sleep_until_work() {
+  if (spinning) {
+    spinning = false;
+    rt->num_spinning.fetch_sub(1, std::memory_order_seq_cst);
+    if (rt->any_work()) return;  // step 3: look again before sleeping
+  }
+  {
+    std::lock_guard lk(rt->idle_mu);
+    rt->sleepers.push_back(this);
+    rt->num_idle.fetch_add(1, std::memory_order_seq_cst);
+  }
+  bool claimed = false;
+  if (rt->any_work() || rt->stop.load(std::memory_order_acquire) || has_local_work()) {
+    std::lock_guard lk(rt->idle_mu);
+    auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), this);
+    if (it != rt->sleepers.end()) {
+      rt->sleepers.erase(it);
+      rt->num_idle.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    claimed = true;  // a notifier took us meanwhile (step 4)
+  }
+  std::int64_t deadline = rt->earliest_timer();
+  bool deadlock_watch = false;
+  std::uint64_t activity = 0;
+  if (!claimed && deadline == INT64_MAX && rt->opts.on_deadlock != deadlock_action::ignore &&
+      !rt->deadlocked.load(std::memory_order_relaxed) &&
+      rt->num_idle.load(std::memory_order_seq_cst) == rt->workers.size() &&
+      rt->blocking_inflight.load(std::memory_order_seq_cst) == 0 &&
+      g_threads_awake.load(std::memory_order_seq_cst) <= 0) {
+    deadlock_watch = true;
+    activity = rt->activity.load(std::memory_order_seq_cst);
+    deadline = now_ns() + kDeadlockGraceNs;
+  }
+  if (!claimed) futex_wait(&wake_word, 0, deadline);
+  // Acquire: pairs with wake_one's release store.
+  if (wake_word.exchange(0, std::memory_order_acquire) == 1) {
+    spinning = true;  // wake_one counted us as spinning
+    return;
+  }
+  {
+    std::lock_guard lk(rt->idle_mu);
+    auto it = std::find(rt->sleepers.begin(), rt->sleepers.end(), this);
+    if (it != rt->sleepers.end()) {
+      rt->sleepers.erase(it);
+      rt->num_idle.fetch_sub(1, std::memory_order_seq_cst);
+    } else {
+      // Claimed by a notifier after our timeout: its wake_word store
+      // happened under idle_mu, so it is visible now.
+      wake_word.exchange(0, std::memory_order_acquire);
+      spinning = true;
+      return;
+    }
+  }
+  if (deadlock_watch && rt->activity.load(std::memory_order_seq_cst) == activity) rt->check_deadlock();
+}
+
+// ---- shutdown and deadlock ----
+
+void runtime::cancel_all() noexcept {
+  auto cancel_shard = [](registry_shard& s) {
+    std::lock_guard lk(s.mu);
+    for (fiber* f = s.head; f != nullptr; f = f->reg_next) {
+      f->cancel.store(true, std::memory_order_release);
+      unpark(f->park);
+    }
+  };
+  for (worker* w : workers) cancel_shard(w->registry);
+  cancel_shard(outside_registry);
+}
+
+void runtime::on_main_done() {
+  main_done.store(true, std::memory_order_seq_cst);
+  cancel_all();
+}
+
+void runtime::on_fiber_exit() {
+  if (!main_done.load(std::memory_order_acquire)) return;
+  if (live_fibers() != 0) return;
+  stop.store(true, std::memory_order_release);
+  wake_all();
+}
+
+namespace {
+const char* state_name(fiber_state s) {
+  switch (s) {
+    case fiber_state::created: return "not started";
+    case fiber_state::runnable: return "runnable";
+    case fiber_state::running: return "running";
+    case fiber_state::parking: return "parking";
+    case fiber_state::parked: return "parked";
+    case fiber_state::done: return "done";
+  }
+  return "?";
+}
+}  // namespace
+
+std::string runtime::describe_fibers() {
+  std::ostringstream os;
+  auto walk = [&](registry_shard& s) {
+    std::lock_guard lk(s.mu);
+    for (fiber* f = s.head; f != nullptr; f = f->reg_next) {
+      os << "fiber " << f->id;
+      if (f->is_main) os << " (main)";
+      os << " [" << (f->state == fiber_state::parked && f->waiting.what ? f->waiting.what : state_name(f->state));
+      if (f->state == fiber_state::parked && f->waiting.object != nullptr) os << " " << f->waiting.object;
+      os << "]: spawned at " << f->site.file_name() << ":" << f->site.line() << "\n";
+    }
+  };
+  for (worker* w : workers) walk(w->registry);
+  walk(outside_registry);
+  return os.str();
+}
+
+bool runtime::check_deadlock() {
+  if (num_idle.load(std::memory_order_seq_cst) != workers.size() || any_work() ||
+      blocking_inflight.load(std::memory_order_seq_cst) != 0 || g_threads_awake.load(std::memory_order_seq_cst) > 0 ||
+      earliest_timer() != INT64_MAX)
+    return false;
+  if (live_fibers() == 0) return false;
+  if (deadlocked.exchange(true)) return false;
+  std::string report = "weft: all fibers are asleep - deadlock!\n\n" + describe_fibers();
+  if (opts.on_deadlock == deadlock_action::abort) {
+    std::fputs(report.c_str(), stderr);
+    std::fflush(stderr);
+    std::abort();
+  }
+  deadlock_report = std::move(report);
+  cancel_all();
+  return true;
+}
+
+// ---- run ----
+
+void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg) {
+  if (this_worker() != nullptr) throw std::logic_error("weft::run called from inside a fiber");
+  auto* rt = new runtime;
+  rt->opts = opts;
+  if (rt->opts.stack_size == 0) rt->opts.stack_size = kDefaultStackSize;
+  const unsigned n = resolve_workers(opts.workers);
+  for (unsigned i = 0; i < n; i++) {
+    auto* w = new worker;
+    w->rt = rt;
+    w->index = i;
+    w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    rt->workers.push_back(w);
+  }
+  runtime* expected = nullptr;
+  // Release: publishes the runtime's fields to the_runtime()'s acquire.
+  if (!g_runtime.compare_exchange_strong(expected, rt, std::memory_order_release, std::memory_order_relaxed)) {
+    for (worker* w : rt->workers) delete w;
+    delete rt;
+    throw std::logic_error("weft::run: a runtime is already running in this process");
+  }
+  stack_set_guard_budget(opts.guarded_stacks);
+  blocking_pool_start(*rt);
+
+  // main is an ordinary fiber, queued on worker 0 (this thread).
+  struct main_closure {
+    void (*fn)(void*);
+    void* arg;
+    void operator()() const { fn(arg); }
+  };
+  void* mem = nullptr;
+  fiber* m = fiber_create(sizeof(main_closure), [] {
+    static constexpr closure_vtable vt{
+        [](void* p) { (*static_cast<main_closure*>(p))(); },
+        [](void*) noexcept {},
+    };
+    return &vt;
+  }(), spawn_options{}, std::source_location::current(), &mem);
+  ::new (mem) main_closure{main_fn, arg};
+  m->is_main = true;
+  rt->workers[0]->queue.push(m);
+
+  for (unsigned i = 1; i < n; i++) rt->workers[i]->thread = std::thread(worker_thread_main, rt->workers[i]);
+  worker_thread_main(rt->workers[0]);
+  for (unsigned i = 1; i < n; i++) rt->workers[i]->thread.join();
+
+  blocking_pool_stop(*rt);
+  g_runtime.store(nullptr, std::memory_order_release);
+  const bool deadlocked = rt->deadlocked.load();
+  std::string report = std::move(rt->deadlock_report);
+  for (worker* w : rt->workers) delete w;
+  delete rt;
+  if (deadlocked) throw deadlock_error(report);
+}
+
+}  // namespace weft::detail
+
+namespace weft {
+
+runtime_stats stats() {
+  runtime_stats s;
+  const detail::stack_stats st = detail::stack_pool_stats();
+  s.stacks_in_use = st.in_use;
+  s.stacks_pooled = st.pooled;
+  s.stack_slabs = st.slabs;
+  if (detail::runtime* rt = detail::the_runtime()) {
+    s.live_fibers = rt->live_fibers();
+    s.workers = static_cast<unsigned>(rt->workers.size());
+  }
+  return s;
+}
+
+void dump_fibers() {
+  detail::runtime* rt = detail::the_runtime();
+  if (rt == nullptr) {
+    std::fputs("weft: no runtime is running\n", stderr);
+    return;
+  }
+  std::string s = "weft: fiber dump\n" + rt->describe_fibers();
+  std::fputs(s.c_str(), stderr);
+}
+
+}  // namespace weft

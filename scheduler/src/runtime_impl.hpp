@@ -1,0 +1,162 @@
+// The runtime's internal types: workers, timers, the fiber registry.
+// See docs/scheduler.md for the whole design; each .cpp opens with the
+// protocol it implements.
+//
+// Lock order (acquire left before right; never the reverse):
+//   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
+// and the leaves: blocking_pool::mu, the stack pool's mu. Channel locks
+// (channels layer) come before all of these: unpark() may take timer,
+// idle and inject locks while a channel lock is held.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <weft/scheduler/runtime.hpp>
+
+#include "fiber.hpp"
+#include "run_queue.hpp"
+
+namespace weft::detail {
+
+struct runtime;
+struct worker;
+
+// A sleeping fiber's timer: lives in the fiber's park_until frame.
+struct timer_node {
+  std::int64_t deadline = 0;  // steady_clock nanoseconds
+  parker* p = nullptr;
+  std::size_t index = 0;      // position in the heap, guarded by heap mu
+  bool in_heap = false;       // guarded by heap mu
+};
+
+// A min-heap of timers, one per worker; any thread may cancel (the fiber
+// may have migrated), so it has a lock.
+struct timer_heap {
+  std::mutex mu;  // guards heap and the timer_nodes in it
+  std::vector<timer_node*> heap;
+  // Earliest deadline, or INT64_MAX; read without the lock as a hint.
+  std::atomic<std::int64_t> next{INT64_MAX};
+
+  void insert(timer_node* n);
+  void remove(timer_node* n);  // if still present
+  // Unparks every timer due at `now`; returns how many.
+  std::size_t fire_due(std::int64_t now);
+};
+
+struct registry_shard {
+  std::mutex mu;  // guards the list, count and the fibers' reg_* links
+  fiber* head = nullptr;
+  std::size_t count = 0;
+};
+
+// What the context switched away from asks the resumed side to finish.
+enum class after_switch : std::uint8_t { none, yield, park, exit };
+
+struct worker {
+  runtime* rt = nullptr;
+  unsigned index = 0;
+  context sched_ctx;       // this thread's own context: the scheduling loop
+  fiber* current = nullptr;
+  // The side that switched away (null: sched_ctx) and what it needs done.
+  fiber* pending_from = nullptr;
+  after_switch pending = after_switch::none;
+
+  // LIFO slot for the fiber just made runnable here. The owner and thieves
+  // take it with exchange (acq_rel): pairs with the owner's release store.
+  std::atomic<fiber*> next_slot{nullptr};
+  local_queue queue;
+  // Fibers that called yield(): owner only, FIFO, never stolen.
+  fiber* yield_head = nullptr;
+  fiber* yield_tail = nullptr;
+
+  timer_heap timers;
+  registry_shard registry;
+  std::uint32_t tick = 0;
+  std::uint64_t rng = 0;
+  bool spinning = false;
+  // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
+  std::atomic<std::uint32_t> wake_word{0};
+  std::thread thread;  // empty for worker 0 (the thread that called run)
+
+  void loop();
+  fiber* find_local() noexcept;
+  fiber* find_global() noexcept;
+  fiber* steal() noexcept;
+  void push_next(fiber* f) noexcept;
+  void push_queue(fiber* f) noexcept;
+  void yield_push(fiber* f) noexcept;
+  fiber* yield_pop() noexcept;
+  bool has_local_work() const noexcept;
+  void finish_switch(fcontext_t from_ctx) noexcept;
+  void switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept;
+  [[noreturn]] void exit_fiber(fiber* self) noexcept;
+  void resume(fiber* f) noexcept;  // from sched_ctx
+  void prepare(fiber* f);           // first run: stack and context
+  void sleep_until_work();
+};
+
+struct blocking_pool;
+
+struct runtime {
+  run_options opts;
+  std::vector<worker*> workers;
+  inject_queue injected;
+  registry_shard outside_registry;  // fibers spawned from plain threads
+
+  // Idle workers (see runtime.cpp "Idle workers").
+  std::mutex idle_mu;  // guards sleepers
+  std::vector<worker*> sleepers;
+  std::atomic<unsigned> num_idle{0};
+  std::atomic<unsigned> num_spinning{0};
+
+  std::atomic<std::uint64_t> next_id{1};
+  // Bumped whenever a fiber becomes runnable: the deadlock check compares it.
+  std::atomic<std::uint64_t> activity{0};
+  std::atomic<unsigned> blocking_inflight{0};
+  std::atomic<bool> main_done{false};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> deadlocked{false};
+  std::string deadlock_report;  // written once, by the detector, before stop
+
+  blocking_pool* blocking = nullptr;
+
+  void notify_work() noexcept;
+  bool wake_one() noexcept;
+  void wake_all() noexcept;
+  bool any_work() const noexcept;
+  std::int64_t earliest_timer() const noexcept;
+  std::size_t live_fibers() noexcept;
+  void schedule(fiber* f) noexcept;  // make runnable from anywhere
+  void on_main_done();
+  void on_fiber_exit();
+  void cancel_all() noexcept;
+  bool check_deadlock();
+  std::string describe_fibers();
+};
+
+// The running runtime (one per process at a time), and the calling
+// thread's worker (null on plain threads). Both read TLS/globals afresh on
+// each call (noinline): never cache them across a suspension point.
+runtime* the_runtime() noexcept;
+worker* this_worker() noexcept;
+
+std::int64_t now_ns() noexcept;
+
+void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::int64_t deadline_ns) noexcept;
+void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
+void futex_wait32(std::atomic<std::int32_t>* word, std::int32_t expected, std::int64_t deadline_ns) noexcept;
+void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept;
+
+void registry_add(registry_shard& s, fiber* f) noexcept;
+void registry_remove(fiber* f) noexcept;
+
+void blocking_pool_start(runtime& rt);
+void blocking_pool_stop(runtime& rt);
+
+}  // namespace weft::detail

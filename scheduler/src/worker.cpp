@@ -1,0 +1,341 @@
+// Workers: the scheduling loop, switching between fibers, and where a
+// worker looks for its next fiber.
+//
+// Design notes
+// 1. A fiber switches directly to the next fiber on its worker when one is
+//    at hand (yield, park, exit); only when none is does it switch to the
+//    worker's own context (sched_ctx), which steals, runs timers or sleeps.
+//    A direct switch is one jump_fcontext, which is what makes yield and
+//    channel hand-offs cost little more than a raw context switch.
+// 2. The side that switched away cannot finish its own switch (its context
+//    is saved only by the jump), so it leaves pending_from/pending in the
+//    worker and the resumed side calls finish_switch() first thing: store
+//    the old context, then requeue it (yield), publish it as parked (park,
+//    see fiber.hpp) or free it (exit). Until then no other thread can see
+//    the old fiber as resumable.
+// 3. The resumed side learns its worker from the switch's data word, never
+//    from a cached thread_local (context.hpp note 2).
+// 4. Where to look, in order (find_local): every kFairnessTick-th pick the
+//    shared queue first (so injected fibers are not starved by a busy
+//    local queue); then the LIFO next slot (the fiber just woken here, still
+//    hot in cache: ping-pong stays on one worker), the local deque (newest
+//    first), the shared queue, and last the fibers that yielded.
+//    Only the scheduling loop steals (steal()).
+// 5. Making a fiber runnable notifies an idle worker only when stealable
+//    work appeared (a deque push), not for the next slot: the worker that
+//    filled the slot runs it as soon as the current fiber stops, and waking
+//    a thread on the other core costs ~20 us here.
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
+#include <typeinfo>
+
+#include "runtime_impl.hpp"
+
+namespace weft::detail {
+namespace {
+
+constexpr std::uint32_t kFairnessTick = 61;
+
+std::uint64_t xorshift(std::uint64_t& s) noexcept {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+[[noreturn]] void panic(fiber* f, const char* what) noexcept {
+  std::fprintf(stderr, "weft: fiber %llu (spawned at %s:%u) terminated by an uncaught exception: %s\n",
+               static_cast<unsigned long long>(f->id), f->site.file_name(),
+               static_cast<unsigned>(f->site.line()), what);
+  std::fflush(stderr);
+  std::abort();
+}
+
+void free_fiber(fiber* f) noexcept {
+  if (f->ctx.st) stack_release(f->ctx.st);
+  context_destroy(f->ctx);
+  f->~fiber();
+  ::operator delete(static_cast<void*>(f));
+}
+
+void fiber_entry(transfer_t t) noexcept {
+  auto* w = static_cast<worker*>(t.data);
+  fiber* self = w->current;
+  context_started(self->ctx);
+  w->finish_switch(t.fctx);
+  try {
+    // A fiber cancelled before its first run never runs its closure.
+    if (!self->cancel.load(std::memory_order_acquire)) self->vt->run(self->closure);
+  } catch (fiber_cancelled&) {
+    // Cancelled at shutdown: unwound, nothing to report.
+  } catch (std::exception& e) {
+    panic(self, e.what());
+  } catch (...) {
+    panic(self, "an exception not derived from std::exception");
+  }
+  self->vt->destroy(self->closure);
+  this_worker()->exit_fiber(self);
+}
+
+}  // namespace
+
+void worker::prepare(fiber* f) {
+  stack s;
+  try {
+    s = stack_allocate(f->stack_size);
+  } catch (std::bad_alloc&) {
+    std::fprintf(stderr, "weft: out of memory allocating a %zu KiB stack for fiber %llu (spawned at %s:%u)\n",
+                 f->stack_size / 1024, static_cast<unsigned long long>(f->id), f->site.file_name(),
+                 static_cast<unsigned>(f->site.line()));
+    std::abort();
+  }
+  context_create(f->ctx, s, &fiber_entry);
+}
+
+void worker::finish_switch(fcontext_t from_ctx) noexcept {
+  fiber* from = pending_from;
+  const after_switch what = pending;
+  pending_from = nullptr;
+  pending = after_switch::none;
+  if (from == nullptr) {
+    sched_ctx.fctx = from_ctx;
+    return;
+  }
+  from->ctx.fctx = from_ctx;
+  switch (what) {
+    case after_switch::none:
+      break;
+    case after_switch::yield:
+      set_state(from, fiber_state::runnable);
+      yield_push(from);
+      break;
+    case after_switch::park: {
+      // The state field is published by the CAS below (release); an
+      // unparker's CAS from kParked (acquire) reads it.
+      set_state(from, fiber_state::parked);
+      std::int32_t expected = kParking;
+      if (!from->park.state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel,
+                                                    std::memory_order_acquire)) {
+        // An unpark arrived while we switched away (it left kNotified):
+        // consume it and run the fiber again.
+        from->park.state.store(kEmpty, std::memory_order_relaxed);
+        set_state(from, fiber_state::runnable);
+        push_queue(from);
+      }
+      break;
+    }
+    case after_switch::exit: {
+      const bool main = from->is_main;
+      free_fiber(from);
+      if (main) rt->on_main_done();
+      rt->on_fiber_exit();
+      break;
+    }
+  }
+}
+
+void worker::switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept {
+  if (!self->ctx.st.canary_intact()) report_canary_broken(*self);
+  pending_from = self;
+  pending = what;
+  context* target = &sched_ctx;
+  if (to != nullptr) {
+    if (to->state == fiber_state::created) prepare(to);
+    set_state(to, fiber_state::running);
+    target = &to->ctx;
+  }
+  current = to;
+  set_running_fiber(to);
+  transfer_t t = context_switch(self->ctx, *target, this);
+  // Resumed, perhaps on another worker: that worker is t.data.
+  static_cast<worker*>(t.data)->finish_switch(t.fctx);
+}
+
+void worker::exit_fiber(fiber* self) noexcept {
+  local_table_destroy(self->locals);
+  registry_remove(self);
+  set_state(self, fiber_state::done);
+  fiber* to = find_local();
+  if (!self->ctx.st.canary_intact()) report_canary_broken(*self);
+  pending_from = self;
+  pending = after_switch::exit;
+  context* target = &sched_ctx;
+  if (to != nullptr) {
+    if (to->state == fiber_state::created) prepare(to);
+    set_state(to, fiber_state::running);
+    target = &to->ctx;
+  }
+  current = to;
+  set_running_fiber(to);
+  context_switch_final(self->ctx, *target, this);
+}
+
+void worker::resume(fiber* f) noexcept {
+  if (f->state == fiber_state::created && f->cancel.load(std::memory_order_acquire)) {
+    // Cancelled before it ever ran: it never runs (Go drops such
+    // goroutines at exit); destroy its closure here.
+    registry_remove(f);
+    set_state(f, fiber_state::done);
+    f->vt->destroy(f->closure);
+    const bool main = f->is_main;
+    free_fiber(f);
+    if (main) rt->on_main_done();
+    rt->on_fiber_exit();
+    return;
+  }
+  if (f->state == fiber_state::created) prepare(f);
+  set_state(f, fiber_state::running);
+  current = f;
+  pending_from = nullptr;
+  pending = after_switch::none;
+  set_running_fiber(f);
+  transfer_t t = context_switch(sched_ctx, f->ctx, this);
+  finish_switch(t.fctx);
+}
+
+void worker::push_next(fiber* f) noexcept {
+  // acq_rel: release publishes f to a thief's exchange; acquire takes over
+  // the fiber we displace.
+  fiber* old = next_slot.exchange(f, std::memory_order_acq_rel);
+  if (old != nullptr) push_queue(old);
+}
+
+void worker::push_queue(fiber* f) noexcept {
+  if (!queue.push(f)) {
+    // Full: move the older half, and f, to the shared queue (Go's
+    // runqputslow), so other workers can take them without stealing.
+    for (std::int64_t i = 0; i < local_queue::kCapacity / 2; i++) {
+      fiber* g = queue.steal();
+      if (g == nullptr) break;
+      rt->injected.push(g);
+    }
+    rt->injected.push(f);
+  }
+  rt->notify_work();
+}
+
+void worker::yield_push(fiber* f) noexcept {
+  f->next = nullptr;
+  if (yield_tail != nullptr)
+    yield_tail->next = f;
+  else
+    yield_head = f;
+  yield_tail = f;
+}
+
+fiber* worker::yield_pop() noexcept {
+  fiber* f = yield_head;
+  if (f != nullptr) {
+    yield_head = f->next;
+    if (yield_head == nullptr) yield_tail = nullptr;
+  }
+  return f;
+}
+
+bool worker::has_local_work() const noexcept {
+  return next_slot.load(std::memory_order_relaxed) != nullptr || queue.size() > 0 || yield_head != nullptr;
+}
+
+fiber* worker::find_global() noexcept {
+  if (rt->injected.size() == 0) return nullptr;
+  // Take a fair share, like Go's globrunqget.
+  fiber* batch[32];
+  std::size_t want = rt->injected.size() / rt->workers.size() + 1;
+  if (want > 32) want = 32;
+  const std::size_t n = rt->injected.pop_batch(batch, want);
+  if (n == 0) return nullptr;
+  for (std::size_t i = 1; i < n; i++)
+    if (!queue.push(batch[i])) rt->injected.push(batch[i]);
+  return batch[0];
+}
+
+fiber* worker::find_local() noexcept {
+  fiber* f;
+  if (++tick % kFairnessTick == 0) {
+    if ((f = find_global()) != nullptr) return f;
+    if ((f = yield_pop()) != nullptr) return f;
+  }
+  if (next_slot.load(std::memory_order_relaxed) != nullptr &&
+      (f = next_slot.exchange(nullptr, std::memory_order_acq_rel)) != nullptr)
+    return f;
+  if ((f = queue.pop()) != nullptr) return f;
+  if ((f = find_global()) != nullptr) return f;
+  return yield_pop();
+}
+
+fiber* worker::steal() noexcept {
+  const std::size_t n = rt->workers.size();
+  if (n < 2) return nullptr;
+  for (int attempt = 0; attempt < 4; attempt++) {
+    const std::size_t start = xorshift(rng) % n;
+    for (std::size_t k = 0; k < n; k++) {
+      worker* v = rt->workers[(start + k) % n];
+      if (v == this) continue;
+      if (fiber* f = v->queue.steal()) {
+        // Take up to half of what is left, into our own deque.
+        std::int64_t more = v->queue.size() / 2;
+        while (more-- > 0) {
+          fiber* g = v->queue.steal();
+          if (g == nullptr) break;
+          if (!queue.push(g)) {
+            rt->injected.push(g);
+            break;
+          }
+        }
+        return f;
+      }
+      // The next slot last, and only on the last round: its owner is about
+      // to run it, and moving it costs a cross-core hand-off.
+      if (attempt == 3 && v->next_slot.load(std::memory_order_relaxed) != nullptr) {
+        if (fiber* f = v->next_slot.exchange(nullptr, std::memory_order_acq_rel)) return f;
+      }
+    }
+    if (fiber* f = find_global()) return f;
+  }
+  return nullptr;
+}
+
+void worker::loop() {
+  while (!rt->stop.load(std::memory_order_acquire)) {
+    const std::int64_t next_timer = timers.next.load(std::memory_order_relaxed);
+    if (next_timer != INT64_MAX && next_timer <= now_ns()) timers.fire_due(now_ns());
+    fiber* f = find_local();
+    if (f == nullptr) {
+      // Spin: at most half the busy workers look for work at once.
+      if (!spinning) {
+        const unsigned busy = static_cast<unsigned>(rt->workers.size()) - rt->num_idle.load(std::memory_order_relaxed);
+        if (2 * rt->num_spinning.load(std::memory_order_relaxed) < busy) {
+          spinning = true;
+          rt->num_spinning.fetch_add(1, std::memory_order_seq_cst);
+        }
+      }
+      if (spinning) {
+        f = steal();
+        if (f == nullptr) {
+          // Timers of busy workers are everyone's business.
+          const std::int64_t now = now_ns();
+          for (worker* v : rt->workers)
+            if (v->timers.next.load(std::memory_order_relaxed) <= now) v->timers.fire_due(now);
+          f = find_local();
+        }
+      }
+    }
+    if (f == nullptr) {
+      sleep_until_work();
+      continue;
+    }
+    if (spinning) {
+      spinning = false;
+      // seq_cst: pairs with notify_work's fence. If we were the last
+      // spinner and work remains, wake another to look for it (Go's
+      // resetspinning).
+      if (rt->num_spinning.fetch_sub(1, std::memory_order_seq_cst) == 1 && rt->any_work()) rt->notify_work();
+    }
+    resume(f);
+  }
+}
+
+}  // namespace weft::detail

@@ -23,7 +23,11 @@
 //    constructor of work_stealing blocks on an internal barrier until all
 //    `workers` threads have registered, and it keeps its registry in static
 //    members, so a process can set it up exactly once; that is fine here
-//    because each process runs one scenario.
+//    because each process runs one scenario. With --workers=1 the pool uses
+//    round_robin instead: Boost 1.74's work_stealing::pick_next() spins
+//    forever looking for a victim other than itself when it is the only
+//    thread and its queue runs dry (seen here: parked --workers=1 hung at
+//    100% CPU inside dispatch()).
 // 2. suspend = true (the default, --idle=sleep). With suspend=false an idle
 //    worker spins in pick_next(), stealing in a loop, and burns a whole core
 //    whenever it has nothing to run (parked, the tail of spawn, pingpong when
@@ -43,12 +47,15 @@
 //    helper; 1 ms timed wait -> ~58% did.)
 //    The price of sleeping is paid on cross-thread wake-ups (a futex wake of
 //    a sleeping thread per hand-off). It shows in pingpong, whose two fibers
-//    keep being split across the threads by stealing: measured here, 1e5
-//    round trips take 3-50 us each with suspend=true (very noisy) against a
-//    steady ~2.6 us with suspend=false and ~0.27 us on one thread; at 1e6
-//    the sleep mode settles to ~0.6-3 us. `--idle=spin` selects
+//    keep being split across the threads by stealing. Measured here with
+//    weft-compare, 5 runs of 1e6 round trips on 2 threads: medians of 0.4
+//    and 1.0 us per round trip in two sessions with suspend=true (single runs
+//    0.36-3.1 us), 2.6 us with suspend=false; 0.27 us on one thread.
+//    Shorter runs are noisier with suspend=true (1e5: 3-50 us per round
+//    trip, spin a steady 2.6 us), and spinning did not help skynet, spawn or
+//    parked either, so sleep stays the default. `--idle=spin` selects
 //    suspend=false for such comparisons; the output line then carries
-//    `variant=spin`. weft-compare runs the default (sleep).
+//    `variant=spin`.
 // 3. Launch policy boost::fibers::launch::post everywhere (the new fiber is
 //    queued; the spawner keeps running), like `go f()`.
 // 4. Stacks: the default boost::fibers::default_stack, which is
@@ -112,6 +119,10 @@ class work_stealing_pool {
  public:
   // `suspend` is work_stealing's flag: idle workers sleep (true) or spin.
   work_stealing_pool(unsigned workers, bool suspend) {
+    if (workers == 1) {  // see note 1
+      bf::use_scheduling_algorithm<bf::algo::round_robin>();
+      return;
+    }
     for (unsigned i = 1; i < workers; ++i) {
       helpers_.emplace_back([this, workers, suspend] { helper_main(workers, suspend); });
     }
@@ -191,9 +202,7 @@ outcome run_skynet(long n, unsigned workers, bool suspend) {
   bf::fiber(bf::launch::post, skynet_node, root, 0L, n).detach();
   const long sum = root->value_pop();
   const long elapsed = nanos_since(start);
-  long nodes = 0;  // every node is a fiber: 1 + 10 + ... + n of them
-  for (long level = 1; level <= n; level *= 10) nodes += level;
-  return {sum, elapsed, nodes, std::nullopt};
+  return {sum, elapsed, n, std::nullopt};  // ops = n (the leaves), as weft-bench counts it
 }
 
 // ---------------------------------------------------------------------------

@@ -148,11 +148,13 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
 }  // namespace
 
 void chan_send(chan_core* c, void* value) {
+  note_plain_thread();
   if (c == nullptr) block_forever("chan send (nil chan)");
   if (blocking_op<true>(c, value, nullptr) == op_result::closed) throw channel_closed("send on closed channel");
 }
 
 bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_point deadline) {
+  note_plain_thread();
   if (c == nullptr) {
     while (park_until(deadline, {"chan send (nil chan)", nullptr})) {
     }
@@ -164,6 +166,7 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
 }
 
 bool chan_try_send(chan_core* c, void* value) {
+  note_plain_thread();
   if (c == nullptr) return false;
   c->mu.lock();
   const op_result r = send_locked(c, value, nullptr);
@@ -173,11 +176,13 @@ bool chan_try_send(chan_core* c, void* value) {
 }
 
 recv_status chan_recv(chan_core* c, void* out) {
+  note_plain_thread();
   if (c == nullptr) block_forever("chan receive (nil chan)");
   return blocking_op<false>(c, out, nullptr) == op_result::done ? recv_status::value : recv_status::closed;
 }
 
 recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline) {
+  note_plain_thread();
   if (c == nullptr) {
     while (park_until(deadline, {"chan receive (nil chan)", nullptr})) {
     }
@@ -192,6 +197,7 @@ recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::
 }
 
 recv_status chan_try_recv(chan_core* c, void* out) {
+  note_plain_thread();
   if (c == nullptr) return recv_status::empty;
   c->mu.lock();
   const op_result r = recv_locked(c, out, nullptr);
@@ -205,6 +211,7 @@ recv_status chan_try_recv(chan_core* c, void* out) {
 }
 
 void chan_close(chan_core* c) {
+  note_plain_thread();
   if (c == nullptr) throw channel_error("close of nil channel");
   c->mu.lock();
   if (c->closed) {

@@ -54,6 +54,7 @@ long finish(select_op& op, long i, op_result r) {
 
 long select_run(select_op* ops, std::size_t n, bool nonblocking,
                 const std::chrono::steady_clock::time_point* deadline) {
+  note_plain_thread();
   // A random permutation of the cases (Fisher-Yates).
   constexpr std::size_t kInline = 8;
   std::uint32_t order_inline[kInline];

@@ -101,6 +101,9 @@ void map_slab(pool& p, size_class& c) {
   void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) throw std::bad_alloc();
+  // One fiber touches one 4 KiB page; a transparent huge page would make
+  // that 2 MiB.
+  madvise(m, bytes, MADV_NOHUGEPAGE);
   auto* base = static_cast<std::byte*>(m);
   const std::size_t idx = g_slab_count.load(std::memory_order_relaxed);
   if (idx == kMaxSlabs) {
@@ -132,8 +135,7 @@ stack carve(pool& p, size_class& c) {
   return s;
 }
 
-void on_handout(stack& s) {
-  if (!s.guarded) std::memcpy(s.base, &kStackCanary, sizeof kStackCanary);
+void on_handout([[maybe_unused]] stack& s) {
 #if WEFT_VALGRIND
   if (RUNNING_ON_VALGRIND) VALGRIND_STACK_REGISTER(s.base, s.top());
 #endif

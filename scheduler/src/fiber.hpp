@@ -55,6 +55,7 @@ struct fiber : fiber_base {
   std::atomic<bool> cancel{false};
   wait_reason waiting;            // diagnostics: what the fiber is parked on
   std::size_t stack_size = 0;     // requested usable size
+  std::size_t block_size = 0;     // bytes of this control block + closure
   const closure_vtable* vt = nullptr;
   void* closure = nullptr;
   // Registry links, guarded by shard->mu.

@@ -19,10 +19,21 @@ std::atomic<std::int64_t> g_threads_awake{0};
 
 namespace {
 
+// Whether this thread's t_parker is counted in g_threads_awake (false
+// while it serves as a worker, when it cannot block in weft as a thread).
+thread_local bool t_counted = false;
+
 struct thread_parker {
   parker p;
-  thread_parker() { g_threads_awake.fetch_add(1, std::memory_order_seq_cst); }
-  ~thread_parker() { g_threads_awake.fetch_sub(1, std::memory_order_seq_cst); }
+  thread_parker() {
+    if (this_worker() == nullptr) {
+      t_counted = true;
+      g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+  ~thread_parker() {
+    if (t_counted) g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+  }
 };
 thread_local thread_parker t_parker;
 
@@ -77,6 +88,24 @@ parker& current_parker() noexcept {
 }
 
 bool in_fiber() noexcept { return this_worker() != nullptr; }
+
+void thread_becomes_worker(bool entering) noexcept {
+  thread_local bool was_counted = false;
+  if (entering) {
+    was_counted = t_counted;
+    if (t_counted) {
+      t_counted = false;
+      g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  } else if (was_counted) {
+    t_counted = true;
+    g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
+  }
+}
+
+void note_plain_thread() noexcept {
+  if (this_worker() == nullptr) (void)t_parker.p.state.load(std::memory_order_relaxed);
+}
 
 void park(wait_reason why, bool cancellable) {
   if (worker* w = this_worker()) {

@@ -55,6 +55,9 @@ class local_queue {
 
   // Owner only. The newest fiber, or null.
   fiber* pop() noexcept {
+    // Cheap empty check first: thieves only raise top, so a stale top can
+    // only make the deque look fuller than it is, never emptier.
+    if (bottom_.load(std::memory_order_relaxed) <= top_.load(std::memory_order_relaxed)) return nullptr;
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     // seq_cst store then seq_cst load of top: the paper's fence. A thief
     // reads top then bottom; at least one of us sees the other's update.

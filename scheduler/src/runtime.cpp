@@ -40,11 +40,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "fiber_alloc.hpp"
 #include "runtime_impl.hpp"
 
 namespace weft::detail {
 
 extern std::atomic<std::int64_t> g_threads_awake;  // park.cpp
+void thread_becomes_worker(bool entering) noexcept;  // park.cpp
 
 namespace {
 
@@ -66,6 +68,7 @@ unsigned resolve_workers(unsigned requested) {
 }
 
 void worker_thread_main(worker* w) {
+  thread_becomes_worker(true);
   t_worker = w;
   install_overflow_handler_for_thread();
   context_adopt_thread(w->sched_ctx);
@@ -73,6 +76,7 @@ void worker_thread_main(worker* w) {
   set_running_fiber(nullptr);
   t_worker = nullptr;
   remove_overflow_handler_for_thread();
+  thread_becomes_worker(false);
 }
 
 }  // namespace
@@ -164,7 +168,7 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
     throw std::logic_error("weft::go/spawn: no runtime is running (start one with weft::run)");
   constexpr std::size_t kAlign = alignof(std::max_align_t);
   const std::size_t off = (sizeof(fiber) + kAlign - 1) / kAlign * kAlign;
-  void* mem = ::operator new(off + size);
+  void* mem = fiber_block_alloc(off + size);
   fiber* f = ::new (mem) fiber;
   f->park.owner = f;
   f->id = rt->next_id.fetch_add(1, std::memory_order_relaxed);
@@ -172,6 +176,7 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
   f->stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
   f->vt = vt;
   f->closure = static_cast<std::byte*>(mem) + off;
+  f->block_size = off + size;
   *closure = f->closure;
   worker* w = this_worker();
   registry_add(w != nullptr && w->rt == rt ? w->registry : rt->outside_registry, f);
@@ -183,8 +188,9 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
 
 void fiber_abandon(fiber* f) noexcept {
   registry_remove(f);
+  const std::size_t bytes = f->block_size;
   f->~fiber();
-  ::operator delete(static_cast<void*>(f));
+  fiber_block_free(f, bytes);
 }
 
 void fiber_start(fiber* f) {
@@ -303,6 +309,10 @@ void worker::sleep_until_work() {
     deadline = now_ns() + kDeadlockGraceNs;
   }
   if (!claimed) futex_wait(&wake_word, 0, deadline);
+  // Still registered as idle, so the detector's "every worker idle" holds.
+  if (deadlock_watch && wake_word.load(std::memory_order_acquire) == 0 &&
+      rt->activity.load(std::memory_order_seq_cst) == activity)
+    rt->check_deadlock();
   // Acquire: pairs with wake_one's release store.
   if (wake_word.exchange(0, std::memory_order_acquire) == 1) {
     spinning = true;  // wake_one counted us as spinning
@@ -322,7 +332,6 @@ void worker::sleep_until_work() {
       return;
     }
   }
-  if (deadlock_watch && rt->activity.load(std::memory_order_seq_cst) == activity) rt->check_deadlock();
 }
 
 // ---- shutdown and deadlock ----
@@ -366,20 +375,26 @@ const char* state_name(fiber_state s) {
 }  // namespace
 
 std::string runtime::describe_fibers() {
-  std::ostringstream os;
+  // One line per fiber, by id, as Go's goroutine dump.
+  std::vector<std::pair<std::uint64_t, std::string>> lines;
   auto walk = [&](registry_shard& s) {
     std::lock_guard lk(s.mu);
     for (fiber* f = s.head; f != nullptr; f = f->reg_next) {
+      std::ostringstream os;
       os << "fiber " << f->id;
       if (f->is_main) os << " (main)";
       os << " [" << (f->state == fiber_state::parked && f->waiting.what ? f->waiting.what : state_name(f->state));
       if (f->state == fiber_state::parked && f->waiting.object != nullptr) os << " " << f->waiting.object;
       os << "]: spawned at " << f->site.file_name() << ":" << f->site.line() << "\n";
+      lines.emplace_back(f->id, os.str());
     }
   };
   for (worker* w : workers) walk(w->registry);
   walk(outside_registry);
-  return os.str();
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (auto& l : lines) out += l.second;
+  return out;
 }
 
 bool runtime::check_deadlock() {
@@ -402,7 +417,7 @@ bool runtime::check_deadlock() {
 
 // ---- run ----
 
-void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg) {
+void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, const std::source_location& site) {
   if (this_worker() != nullptr) throw std::logic_error("weft::run called from inside a fiber");
   auto* rt = new runtime;
   rt->opts = opts;
@@ -438,7 +453,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg) {
         [](void*) noexcept {},
     };
     return &vt;
-  }(), spawn_options{}, std::source_location::current(), &mem);
+  }(), spawn_options{}, site, &mem);
   ::new (mem) main_closure{main_fn, arg};
   m->is_main = true;
   rt->workers[0]->queue.push(m);

@@ -77,9 +77,10 @@ struct worker {
 
   timer_heap timers;
   registry_shard registry;
-  std::uint32_t tick = 0;
+  std::uint32_t tick = 61;  // counts down to the next fairness pick
   std::uint64_t rng = 0;
   bool spinning = false;
+  std::int64_t spin_since = 0;  // when the current spell of spinning began
   // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
   std::atomic<std::uint32_t> wake_word{0};
   std::thread thread;  // empty for worker 0 (the thread that called run)

@@ -95,7 +95,7 @@ void complete(select_op&, send_case<T, F>& c) {
 template <class Tuple, std::size_t... I>
 std::size_t select_impl(Tuple& cases, std::index_sequence<I...>) {
   constexpr std::size_t n = sizeof...(I);
-  constexpr std::array<bool, n> is_def{is_default<std::tuple_element_t<I, Tuple>>::value...};
+  constexpr std::array<bool, n> is_def{is_default<std::remove_cvref_t<std::tuple_element_t<I, Tuple>>>::value...};
   constexpr std::size_t defaults = (std::size_t{0} + ... + (is_def[I] ? 1 : 0));
   static_assert(defaults <= 1, "weft::select takes at most one otherwise()");
   constexpr std::size_t m = n - defaults;

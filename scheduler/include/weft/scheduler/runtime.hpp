@@ -60,7 +60,7 @@ struct fiber_cancelled {};
 
 namespace detail {
 
-void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg);
+void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, const std::source_location& site);
 
 template <class Fn>
 void launch(const spawn_options& o, const std::source_location& site, Fn&& fn) {
@@ -123,7 +123,8 @@ struct is_spawn_options : std::is_same<std::decay_t<T>, spawn_options> {};
 // point (see fiber_cancelled): nothing outlives run(). One runtime at a time
 // per process; call from a plain thread, not from a fiber.
 template <class F>
-auto run(F&& main, run_options opts = {}) -> std::invoke_result_t<F&> {
+auto run(F&& main, run_options opts = {}, std::source_location site = std::source_location::current())
+    -> std::invoke_result_t<F&> {
   using R = std::invoke_result_t<F&>;
   struct frame {
     F* fn;
@@ -145,7 +146,7 @@ auto run(F&& main, run_options opts = {}) -> std::invoke_result_t<F&> {
           fr->error = std::current_exception();
         }
       },
-      &fr);
+      &fr, site);
   if (fr.error) std::rethrow_exception(fr.error);
   if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
 }
@@ -156,55 +157,149 @@ auto run(F&& main, run_options opts = {}) -> std::invoke_result_t<F&> {
 // throws std::logic_error when no runtime runs. An exception escaping f
 // terminates the process with a message naming the fiber and this call's
 // location, like a Go panic. weft::go(spawn_options{...}, f, args...) sets
-// per-fiber options. (A class template only so that the call site's
-// std::source_location can follow a parameter pack.)
-template <class F, class... A>
-struct go {
-  explicit go(F&& f, A&&... a, std::source_location site = std::source_location::current()) {
-    if constexpr (detail::is_spawn_options<F>::value)
-      detail::launch(f, site, detail::bind_call(std::forward<A>(a)...));
-    else
-      detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A>(a)...));
-  }
-};
-template <class F, class... A>
-go(F&&, A&&...) -> go<F, A...>;
+// per-fiber options.
+//
+// weft::spawn(f, args...): the same, returning a weft::task<R> whose
+// join() yields f's result or rethrows its exception.
+//
+// Both record the caller's std::source_location for diagnostics. A default
+// argument cannot follow a parameter pack, so each is a set of overloads
+// for up to six arguments (bind more with a lambda). They are functions,
+// not class templates, so that `go(f);` is always a call and never a
+// declaration of a variable named f.
 
-// weft::spawn(f, args...): like go, but returns a weft::task<R> whose join()
-// yields f's result or rethrows its exception.
-template <class F, class... A>
-struct spawn;
+template <class F>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f)));
+}
+template <class F>
+void go(const spawn_options& o, F&& f, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f)));
+}
+template <class F>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f));
+}
+template <class F>
+auto spawn(const spawn_options& o, F&& f, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f));
+}
 
-namespace detail {
-template <class F, class... A>
-struct spawn_result {
-  using type = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
-};
-template <class... A>
-struct spawn_result<spawn_options, A...> : spawn_result<A...> {};
-template <class... A>
-struct spawn_result<spawn_options&, A...> : spawn_result<A...> {};
-template <class... A>
-struct spawn_result<const spawn_options&, A...> : spawn_result<A...> {};
-}  // namespace detail
+template <class F, class A0>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0)));
+}
+template <class F, class A0>
+void go(const spawn_options& o, F&& f, A0&& a0, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0)));
+}
+template <class F, class A0>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0));
+}
+template <class F, class A0>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0));
+}
 
-template <class F, class... A>
-struct spawn : task<typename detail::spawn_result<F, A...>::type> {
-  using base = task<typename detail::spawn_result<F, A...>::type>;
-  explicit spawn(F&& f, A&&... a, std::source_location site = std::source_location::current())
-      : base(make(site, std::forward<F>(f), std::forward<A>(a)...)) {}
+template <class F, class A0, class A1>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, A1&& a1, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1)));
+}
+template <class F, class A0, class A1>
+void go(const spawn_options& o, F&& f, A0&& a0, A1&& a1, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1)));
+}
+template <class F, class A0, class A1>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, A1&& a1, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1));
+}
+template <class F, class A0, class A1>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, A1&& a1, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1));
+}
 
- private:
-  template <class G, class... B>
-  static base make(const std::source_location& site, G&& g, B&&... b) {
-    if constexpr (detail::is_spawn_options<G>::value)
-      return detail::spawn_task(g, site, std::forward<B>(b)...);
-    else
-      return detail::spawn_task(spawn_options{}, site, std::forward<G>(g), std::forward<B>(b)...);
-  }
-};
-template <class F, class... A>
-spawn(F&&, A&&...) -> spawn<F, A...>;
+template <class F, class A0, class A1, class A2>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, A1&& a1, A2&& a2, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2)));
+}
+template <class F, class A0, class A1, class A2>
+void go(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2)));
+}
+template <class F, class A0, class A1, class A2>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, A1&& a1, A2&& a2, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2));
+}
+template <class F, class A0, class A1, class A2>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2));
+}
+
+template <class F, class A0, class A1, class A2, class A3>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)));
+}
+template <class F, class A0, class A1, class A2, class A3>
+void go(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3)));
+}
+template <class F, class A0, class A1, class A2, class A3>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+}
+template <class F, class A0, class A1, class A2, class A3>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3));
+}
+
+template <class F, class A0, class A1, class A2, class A3, class A4>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4>
+void go(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4)));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4));
+}
+
+template <class F, class A0, class A1, class A2, class A3, class A4, class A5>
+  requires(!detail::is_spawn_options<F>::value)
+void go(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, std::source_location site = std::source_location::current()) {
+  detail::launch(spawn_options{}, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4, class A5>
+void go(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, std::source_location site = std::source_location::current()) {
+  detail::launch(o, site, detail::bind_call(std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5)));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4, class A5>
+  requires(!detail::is_spawn_options<F>::value)
+auto spawn(F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(spawn_options{}, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+}
+template <class F, class A0, class A1, class A2, class A3, class A4, class A5>
+auto spawn(const spawn_options& o, F&& f, A0&& a0, A1&& a1, A2&& a2, A3&& a3, A4&& a4, A5&& a5, std::source_location site = std::source_location::current()) {
+  return detail::spawn_task(o, site, std::forward<F>(f), std::forward<A0>(a0), std::forward<A1>(a1), std::forward<A2>(a2), std::forward<A3>(a3), std::forward<A4>(a4), std::forward<A5>(a5));
+}
 
 // Lets other runnable fibers run, then continues (Go's runtime.Gosched).
 // From a plain thread: std::this_thread::yield().

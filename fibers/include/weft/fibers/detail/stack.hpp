@@ -21,7 +21,7 @@
 
 namespace weft::detail {
 
-inline constexpr std::uint64_t kStackCanary = 0x5745'4654'C0DE'CAFEull;
+inline constexpr std::size_t kCanaryBytes = 64;
 
 struct stack {
   std::byte* base = nullptr;  // lowest usable byte
@@ -30,9 +30,14 @@ struct stack {
 
   std::byte* top() const { return base + size; }
   explicit operator bool() const { return base != nullptr; }
-  // The canary word of an unguarded stack (its lowest 8 bytes).
+  // The canary zone of an unguarded stack (its lowest kCanaryBytes) is
+  // still all zero.
   bool canary_intact() const {
-    return guarded || *reinterpret_cast<const std::uint64_t*>(base) == kStackCanary;
+    if (guarded) return true;
+    const auto* w = reinterpret_cast<const std::uint64_t*>(base);
+    std::uint64_t any = 0;
+    for (std::size_t i = 0; i < kCanaryBytes / 8; i++) any |= w[i];
+    return any == 0;
   }
 };
 

@@ -39,6 +39,12 @@ parker& current_parker() noexcept;
 // Whether the caller is a fiber of a running weft runtime.
 bool in_fiber() noexcept;
 
+// Marks the calling plain thread as one that uses weft (a no-op in a
+// fiber). While such a thread is alive and not blocked in weft, the
+// deadlock detector assumes it may still wake a fiber. Channel and sync
+// operations call it; a thread that has never touched weft is invisible.
+void note_plain_thread() noexcept;
+
 struct wait_reason {
   const char* what = "park";      // e.g. "chan receive", "select", "sleep"
   const void* object = nullptr;   // e.g. the channel

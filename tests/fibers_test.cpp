@@ -1,0 +1,140 @@
+// The fibers layer: stacks and fiber-local storage.
+
+#include <sys/mman.h>
+
+#include <set>
+#include <thread>
+#include <vector>
+
+#include <weft/fibers/detail/fiber_base.hpp>
+#include <weft/fibers/detail/stack.hpp>
+
+#include "test_util.hpp"
+
+namespace {
+
+using namespace weft;
+using weft::test::workers;
+
+TEST(stack_pool, sizes_are_rounded_to_pages_and_usable) {
+  detail::stack s = detail::stack_allocate(10000);
+  EXPECT_GE(s.size, 10000u);
+  EXPECT_EQ(s.size % 4096, 0u);
+  // Every byte above the canary zone is writable.
+  for (std::size_t i = detail::kCanaryBytes; i < s.size; i += 512) s.base[i] = std::byte{1};
+  detail::stack_release(s);
+}
+
+TEST(stack_pool, reuses_the_most_recently_released_stack) {
+  detail::stack a = detail::stack_allocate(64 * 1024);
+  detail::stack b = detail::stack_allocate(64 * 1024);
+  detail::stack_release(a);
+  detail::stack_release(b);
+  detail::stack c = detail::stack_allocate(64 * 1024);
+  EXPECT_EQ(c.base, b.base) << "LIFO: the warmest stack comes back first";
+  detail::stack_release(c);
+}
+
+TEST(stack_pool, guard_pages_are_recognised) {
+  detail::stack s = detail::stack_allocate(32 * 1024);
+  if (s.guarded) {
+    EXPECT_TRUE(detail::stack_guard_hit(s.base - 1));
+    EXPECT_TRUE(detail::stack_guard_hit(s.base - 4096));
+  }
+  EXPECT_FALSE(detail::stack_guard_hit(s.base));
+  EXPECT_FALSE(detail::stack_guard_hit(s.top() - 1));
+  int local = 0;
+  EXPECT_FALSE(detail::stack_guard_hit(&local));
+  detail::stack_release(s);
+}
+
+TEST(stack_pool, many_stacks_share_few_mappings) {
+  const auto before = detail::stack_pool_stats();
+  std::vector<detail::stack> v;
+  for (int i = 0; i < 2000; i++) v.push_back(detail::stack_allocate(64 * 1024));
+  const auto mid = detail::stack_pool_stats();
+  EXPECT_LE(mid.slabs - before.slabs, 2000u / 100 + 2) << "stacks must come from slabs, not one mmap each";
+  std::set<std::byte*> bases;
+  for (auto& s : v) bases.insert(s.base);
+  EXPECT_EQ(bases.size(), v.size());
+  for (auto& s : v) detail::stack_release(s);
+}
+
+TEST(stack_pool, works_from_many_threads) {
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; t++)
+    ts.emplace_back([] {
+      for (int i = 0; i < 1000; i++) {
+        detail::stack s = detail::stack_allocate(16 * 1024);
+        s.top()[-1] = std::byte{7};
+        detail::stack_release(s);
+      }
+    });
+  for (auto& t : ts) t.join();
+}
+
+TEST(stack_pool, canary_detects_writes_to_the_bottom_of_an_unguarded_stack) {
+  detail::stack s = detail::stack_allocate(16 * 1024);
+  detail::stack u = s;
+  u.guarded = false;  // look at it as an unguarded stack would be checked
+  EXPECT_TRUE(u.canary_intact());
+  u.base[3] = std::byte{1};
+  EXPECT_FALSE(u.canary_intact());
+  u.base[3] = std::byte{0};
+  detail::stack_release(s);
+}
+
+struct counted {
+  static inline std::atomic<int> live{0};
+  int value = 0;
+  counted() { live++; }
+  ~counted() { live--; }
+};
+
+class fiber_local_test : public workers {};
+
+TEST_P(fiber_local_test, each_fiber_has_its_own_value_across_migration) {
+  static fiber_local<int> slot;
+  run(
+      [] {
+        std::vector<task<bool>> ts;
+        for (int i = 0; i < 64; i++)
+          ts.push_back(spawn([i] {
+            slot.get() = i;
+            for (int k = 0; k < 20; k++) {
+              yield();
+              sleep_for(std::chrono::microseconds(50));
+              if (slot.get() != i) return false;
+            }
+            return true;
+          }));
+        for (auto& t : ts) EXPECT_TRUE(t.join());
+      },
+      opts());
+}
+
+TEST_P(fiber_local_test, values_are_destroyed_when_the_fiber_ends) {
+  static fiber_local<counted> slot;
+  const int before = counted::live.load();
+  run(
+      [] {
+        std::vector<task<void>> ts;
+        for (int i = 0; i < 16; i++) ts.push_back(spawn([] { slot->value = 1; }));
+        for (auto& t : ts) t.join();
+      },
+      opts());
+  EXPECT_EQ(counted::live.load(), before);
+}
+
+TEST(fiber_local, works_on_plain_threads) {
+  static fiber_local<int> slot;
+  slot.get() = 5;
+  int seen = -1;
+  std::thread([&] { seen = slot.get(); }).join();
+  EXPECT_EQ(seen, 0);
+  EXPECT_EQ(slot.get(), 5);
+}
+
+INSTANTIATE_TEST_SUITE_P(workers, fiber_local_test, WEFT_WORKER_COUNTS);
+
+}  // namespace

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace weft::detail {
 namespace {
@@ -26,9 +28,43 @@ struct cache {
 
 constexpr std::size_t kMaxLocal = 16384;  // ~5 MiB per thread
 
+// Caches outlive their threads (a block may name its home after the home
+// thread exited): a thread that ends returns its cache to `spare`, and the
+// next new thread adopts it, blocks, remote list and all. `all` keeps every
+// cache reachable (and the set bounded by the peak number of threads).
+struct cache_registry {
+  std::mutex mu;  // guards both vectors
+  std::vector<cache*> all;
+  std::vector<cache*> spare;
+};
+cache_registry& registry() {
+  static cache_registry* r = new cache_registry;
+  return *r;
+}
+
+struct cache_holder {
+  cache* c;
+  cache_holder() {
+    cache_registry& r = registry();
+    std::lock_guard lk(r.mu);
+    if (!r.spare.empty()) {
+      c = r.spare.back();
+      r.spare.pop_back();
+    } else {
+      c = new cache;
+      r.all.push_back(c);
+    }
+  }
+  ~cache_holder() {
+    cache_registry& r = registry();
+    std::lock_guard lk(r.mu);
+    r.spare.push_back(c);
+  }
+};
+
 cache* my_cache() {
-  thread_local cache* c = new cache;  // never freed: invariant 3
-  return c;
+  thread_local cache_holder h;
+  return h.c;
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 // 2. remote is a Treiber stack used push-many / take-all: the owner takes
 //    it whole with exchange, so there is no ABA.
 // 3. Caches are never destroyed (a block may name its home after the home
-//    thread exited); a cache whose thread exited is adopted by nobody, and
-//    its remote list only grows up to the blocks it handed out.
+//    thread exited): an exiting thread hands its cache over to the next new
+//    thread, which becomes the single popper of its lists.
 #pragma once
 
 #include <cstddef>

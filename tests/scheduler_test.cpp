@@ -257,10 +257,13 @@ TEST_P(scheduler, this_fiber_id_is_unique) {
 
 TEST_P(scheduler, fibers_alive_when_main_returns_are_cancelled_and_unwound) {
   static std::atomic<int> destroyed{0};
+  static std::atomic<int> started{0};
   struct guard {
+    guard() { started++; }
     ~guard() { destroyed++; }
   };
   destroyed = 0;
+  started = 0;
   run(
       [] {
         auto never = make_chan<int>();
@@ -272,10 +275,24 @@ TEST_P(scheduler, fibers_alive_when_main_returns_are_cancelled_and_unwound) {
             guard g;
             for (;;) sleep_for(1ms);
           });
-        sleep_for(5ms);
+        while (started.load() < 20) sleep_for(1ms);
       },
       opts());
   EXPECT_EQ(destroyed.load(), 20) << "every cancelled fiber's destructors ran";
+}
+
+TEST_P(scheduler, fibers_never_started_when_main_returns_never_run) {
+  std::atomic<int> ran{0};
+  run(
+      [&] {
+        for (int i = 0; i < 100; i++) go([&] { ran++; });
+        // main returns at once; on one worker none of them has run yet
+      },
+      opts());
+  if (GetParam() == 1) {
+    EXPECT_EQ(ran.load(), 0);
+  }
+  EXPECT_LE(ran.load(), 100);
 }
 
 TEST_P(scheduler, deadlock_is_reported_by_run) {

@@ -17,7 +17,7 @@
 
 #include <weft/channels/detail/chan_core.hpp>
 
-#include "lock.hpp"
+#include <weft/scheduler/detail/spin_mutex.hpp>
 #include "waiter.hpp"
 
 namespace weft::detail {

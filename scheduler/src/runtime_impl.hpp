@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include <weft/scheduler/detail/spin_mutex.hpp>
 #include <weft/scheduler/runtime.hpp>
 
 #include "fiber.hpp"
@@ -50,7 +51,7 @@ struct timer_heap {
 };
 
 struct registry_shard {
-  std::mutex mu;  // guards the list, count and the fibers' reg_* links
+  spin_mutex mu;  // guards the list, count and the fibers' reg_* links
   fiber* head = nullptr;
   std::size_t count = 0;
 };
@@ -77,6 +78,10 @@ struct worker {
 
   timer_heap timers;
   registry_shard registry;
+  // Fiber ids handed out here without touching the shared counter:
+  // [next_id, id_end), refilled kIdBatch at a time.
+  std::uint64_t next_id = 0;
+  std::uint64_t id_end = 0;
   std::uint32_t tick = 61;  // counts down to the next fairness pick
   std::uint64_t rng = 0;
   bool spinning = false;

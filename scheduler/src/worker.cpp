@@ -346,7 +346,7 @@ void worker::loop() {
     spin_since = 0;
     if (spinning) {
       spinning = false;
-      // seq_cst: pairs with notify_work's fence. If we were the last
+      // seq_cst: pairs with notify_work's seq_cst reads. If we were the last
       // spinner and work remains, wake another to look for it (Go's
       // resetspinning).
       if (rt->num_spinning.fetch_sub(1, std::memory_order_seq_cst) == 1 && rt->any_work()) rt->notify_work();

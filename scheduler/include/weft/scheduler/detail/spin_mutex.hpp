@@ -1,6 +1,7 @@
-// A small mutex for channel and sync-primitive state: a test-and-set lock
+// weft::detail::spin_mutex: a small mutex for short critical sections
+// (channel, sync-primitive and registry state): a test-and-set lock
 // that spins briefly and then sleeps on a futex (U. Drepper, "Futexes Are
-// Tricky", 2011, mutex #3). Critical sections here are a few dozen
+// Tricky", 2011, mutex #3). The critical sections it guards are a few dozen
 // instructions and never park a fiber, so spinning nearly always wins; the
 // futex keeps 1:1 threads that lose the CPU while holding it from burning
 // their peers' time. States: 0 free, 1 locked, 2 locked with sleepers.

@@ -34,8 +34,7 @@ op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t
   if (waiter* r = c->recvq.claim(self)) {
     // A receiver waits: hand the value over directly (the buffer is empty).
     c->ops->move_construct(r->slot, value);
-    r->result = outcome::done;
-    unpark(*r->p);
+    complete_waiter(r, outcome::done);
     return op_result::done;
   }
   if (c->count < c->cap) {
@@ -57,15 +56,13 @@ op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>*
     if (waiter* w = c->sendq.claim(self)) {
       c->ops->move_construct(c->slot(c->count), w->slot);
       c->count++;
-      w->result = outcome::done;
-      unpark(*w->p);
+      complete_waiter(w, outcome::done);
     }
     return op_result::done;
   }
   if (waiter* w = c->sendq.claim(self)) {  // unbuffered rendezvous
     c->ops->move_construct(out, w->slot);
-    w->result = outcome::done;
-    unpark(*w->p);
+    complete_waiter(w, outcome::done);
     return op_result::done;
   }
   return c->closed ? op_result::closed : op_result::would_block;
@@ -134,14 +131,20 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
     (IsSend ? c->sendq : c->recvq).remove(&w);
     c->mu.unlock();
     // If a value was delivered before we were cancelled, drop it.
-    if (!IsSend && sel.load(std::memory_order_acquire) == 1 && w.result == outcome::done) c->ops->destroy(slot);
+    if (sel.load(std::memory_order_acquire) == 1) {
+      await_release(w);
+      if (!IsSend && w.result == outcome::done) c->ops->destroy(slot);
+    }
     throw;
   }
-  // Invariant 3 of waiter.hpp: the claimer finished under mu.
-  c->mu.lock();
-  (IsSend ? c->sendq : c->recvq).remove(&w);
-  c->mu.unlock();
-  if (s == kSelCancelled) return op_result::would_block;
+  if (s == kSelCancelled) {  // timed out: we are still queued
+    c->mu.lock();
+    (IsSend ? c->sendq : c->recvq).remove(&w);
+    c->mu.unlock();
+    return op_result::would_block;
+  }
+  // Claimed (and so dequeued) by a waker: wait until it is done with w.
+  await_release(w);
   return w.result == outcome::done ? op_result::done : op_result::closed;
 }
 
@@ -220,14 +223,8 @@ void chan_close(chan_core* c) {
   }
   c->closed = true;
   // Wake every waiter (invariant 3); buffered values stay for receivers.
-  while (waiter* w = c->recvq.claim(nullptr)) {
-    w->result = outcome::closed;
-    unpark(*w->p);
-  }
-  while (waiter* w = c->sendq.claim(nullptr)) {
-    w->result = outcome::closed;
-    unpark(*w->p);
-  }
+  while (waiter* w = c->recvq.claim(nullptr)) complete_waiter(w, outcome::closed);
+  while (waiter* w = c->sendq.claim(nullptr)) complete_waiter(w, outcome::closed);
   c->mu.unlock();
 }
 

@@ -15,8 +15,8 @@
 // 4. Park until the select word is non-zero (or the deadline passes and our
 //    own CAS to kSelCancelled wins).
 // 5. Unregister: lock each registered channel once and remove our waiter if
-//    still queued. Taking the winning channel's lock also orders us after
-//    its waker (waiter.hpp invariant 3).
+//    still queued; wait for the winner's waker to release its waiter
+//    (waiter.hpp invariant 3).
 
 #include <memory>
 #include <vector>
@@ -104,7 +104,10 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
       select_op& op = ops[i];
       if (op.ch == nullptr) continue;
       waiter& w = ws[i];
-      w = waiter{};
+      w.prev = w.next = nullptr;
+      w.queued = false;
+      w.result = outcome::pending;
+      w.released.store(false, std::memory_order_relaxed);
       w.sel = &sel;
       w.case_id = i + 1;
       w.p = me;
@@ -140,8 +143,11 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
       unregister();
       // A value delivered before cancellation is dropped.
       const std::uint32_t won = sel.load(std::memory_order_acquire);
-      if (won != 0 && won < kAborted && !ops[won - 1].is_send && ws[won - 1].result == outcome::done)
-        ops[won - 1].ch->ops->destroy(ops[won - 1].slot);
+      if (won != 0 && won < kAborted) {
+        await_release(ws[won - 1]);
+        if (!ops[won - 1].is_send && ws[won - 1].result == outcome::done)
+          ops[won - 1].ch->ops->destroy(ops[won - 1].slot);
+      }
       throw;
     }
     // 5. Unregister.
@@ -149,6 +155,7 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     if (s == kAborted) continue;
     if (s == kSelCancelled) return kSelectTimeout;
     const long i = static_cast<long>(s) - 1;
+    await_release(ws[i]);
     return finish(ops[i], i, ws[i].result == outcome::done ? op_result::done : op_result::closed);
   }
 }

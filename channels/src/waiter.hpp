@@ -10,10 +10,13 @@
 //    winning case id (or kSelCancelled) by a single CAS: whoever wins that
 //    CAS, and only it, completes the operation. This is crossbeam's
 //    "selected" slot; Go's select locks every channel instead.
-// 3. The winner of the CAS moves the value, writes `outcome` and unparks the
-//    owner, all under the channel lock. The owner, once awake and seeing
-//    sel != 0, takes that channel's lock once before reading `outcome` or
-//    returning: after that the waker is done with the waiter.
+// 3. The winner of the CAS dequeues the waiter, moves the value, writes
+//    `outcome`, unparks the owner and, as its very last touch of the
+//    waiter, sets `released` (release). The owner, once awake and seeing
+//    sel != 0, waits for `released` (acquire) before reading `outcome` or
+//    returning; it is nearly always set already, since the waker finished
+//    before the owner was even scheduled. (An earlier version re-took the
+//    channel lock instead: two more atomic RMWs on every hand-off.)
 #pragma once
 
 #include <atomic>
@@ -36,7 +39,22 @@ struct waiter {
   parker* p = nullptr;
   void* slot = nullptr;       // send: the value to move from; recv: raw storage
   outcome result = outcome::pending;
+  std::atomic<bool> released{false};  // invariant 3
 };
+
+// Completes a claimed waiter (invariant 3). Requires its channel's lock.
+inline void complete_waiter(waiter* w, outcome o) noexcept {
+  w->result = o;
+  parker* p = w->p;
+  unpark(*p);
+  // Release: pairs with await_release; after this store w may be gone.
+  w->released.store(true, std::memory_order_release);
+}
+
+// Waits until the claimer of w has finished with it (invariant 3).
+inline void await_release(const waiter& w) noexcept {
+  while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+}
 
 // An intrusive FIFO of waiters. Guarded by its channel's lock.
 struct waitq {

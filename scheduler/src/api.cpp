@@ -13,11 +13,11 @@ void yield() {
     return;
   }
   detail::fiber* self = w->current;
-  if (self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  if (w->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
   detail::fiber* to = w->find_local();
   if (to == nullptr) return;  // nothing else to run here
   w->switch_from_fiber(self, detail::after_switch::yield, to);
-  if (self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  if (detail::this_worker()->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
 }
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) {

@@ -51,14 +51,15 @@ struct fiber : fiber_base {
   parker park;            // park.owner == this
   fiber_state state = fiber_state::created;
   bool is_main = false;
-  // Set (release) by the runtime to cancel; read at suspension points.
-  std::atomic<bool> cancel{false};
   wait_reason waiting;            // diagnostics: what the fiber is parked on
   std::size_t stack_size = 0;     // requested usable size
   std::size_t block_size = 0;     // bytes of this control block + closure
   const closure_vtable* vt = nullptr;
   void* closure = nullptr;
-  // Registry links, guarded by shard->mu.
+  // Registry links, guarded by shard->mu. A fiber joins the registry of
+  // the worker where it first parks (fibers that never park are never
+  // registered: nothing needs to find them, and spawn-run-exit then takes
+  // no lock shared with another worker).
   registry_shard* shard = nullptr;
   fiber* reg_prev = nullptr;
   fiber* reg_next = nullptr;

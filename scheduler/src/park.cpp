@@ -63,7 +63,9 @@ bool thread_park(parker& p, std::int64_t deadline) {
 
 bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   fiber* self = w->current;
-  if (cancellable && self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  // Register before checking the flag: see runtime::cancel_all.
+  if (self->shard == nullptr) registry_add(w->registry, self);
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
   std::int32_t expected = kEmpty;
   // acq_rel; on failure acquire: reading kNotified synchronises with the
   // unparker's release, so we see what it wrote before unparking.
@@ -76,7 +78,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
-  if (cancellable && self->cancel.load(std::memory_order_acquire)) throw fiber_cancelled{};
+  if (cancellable && this_worker()->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
   return true;
 }
 

@@ -151,13 +151,14 @@ void registry_remove(fiber* f) noexcept {
 }
 
 std::size_t runtime::live_fibers() noexcept {
-  std::size_t n = 0;
-  for (worker* w : workers) {
-    std::lock_guard lk(w->registry.mu);
-    n += w->registry.count;
-  }
-  std::lock_guard lk(outside_registry.mu);
-  return n + outside_registry.count;
+  // Exits first, then creations: a fiber's creation happens before its exit,
+  // so every exit we count has its creation counted too, and the result is
+  // never below the true number (it is exact when nothing is moving).
+  std::uint64_t exited_total = 0, created_total = 0;
+  for (worker* w : workers) exited_total += w->exited.load(std::memory_order_acquire);
+  for (worker* w : workers) created_total += w->created.load(std::memory_order_acquire);
+  created_total += outside_created.load(std::memory_order_acquire);
+  return static_cast<std::size_t>(created_total - exited_total);
 }
 
 // ---- spawning ----
@@ -189,15 +190,20 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
   f->closure = static_cast<std::byte*>(mem) + off;
   f->block_size = off + size;
   *closure = f->closure;
-  registry_add(w != nullptr && w->rt == rt ? w->registry : rt->outside_registry, f);
-  // After registering: either cancel_all() finds f in the registry, or we
-  // see main_done here (both sides go through the shard lock).
-  if (rt->main_done.load(std::memory_order_seq_cst)) f->cancel.store(true, std::memory_order_release);
+  if (w != nullptr && w->rt == rt)
+    w->count(w->created);
+  else
+    rt->outside_created.fetch_add(1, std::memory_order_acq_rel);
   return f;
 }
 
 void fiber_abandon(fiber* f) noexcept {
-  registry_remove(f);
+  runtime* rt = the_runtime();
+  worker* w = this_worker();
+  if (w != nullptr && w->rt == rt)
+    w->count(w->exited);
+  else
+    rt->outside_created.fetch_sub(1, std::memory_order_acq_rel);
   const std::size_t bytes = f->block_size;
   f->~fiber();
   fiber_block_free(f, bytes);
@@ -358,15 +364,16 @@ void worker::sleep_until_work() {
 // ---- shutdown and deadlock ----
 
 void runtime::cancel_all() noexcept {
-  auto cancel_shard = [](registry_shard& s) {
-    std::lock_guard lk(s.mu);
-    for (fiber* f = s.head; f != nullptr; f = f->reg_next) {
-      f->cancel.store(true, std::memory_order_release);
-      unpark(f->park);
-    }
-  };
-  for (worker* w : workers) cancel_shard(w->registry);
-  cancel_shard(outside_registry);
+  // seq_cst store, then each shard's lock: a fiber registers (under that
+  // lock) before it checks `cancelling` in fiber_park, so either it sees
+  // the flag or we see it in the registry and unpark it. Fibers never
+  // registered are running or queued and check the flag when they next
+  // suspend (or start).
+  cancelling.store(true, std::memory_order_seq_cst);
+  for (worker* w : workers) {
+    std::lock_guard lk(w->registry.mu);
+    for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) unpark(f->park);
+  }
 }
 
 void runtime::on_main_done() {
@@ -411,7 +418,6 @@ std::string runtime::describe_fibers() {
     }
   };
   for (worker* w : workers) walk(w->registry);
-  walk(outside_registry);
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (auto& l : lines) out += l.second;

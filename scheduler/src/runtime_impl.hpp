@@ -78,6 +78,13 @@ struct worker {
 
   timer_heap timers;
   registry_shard registry;
+  // Fibers created here and fibers that ended here; only this worker writes
+  // them (plain load + store, release), anyone reads (acquire).
+  std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> exited{0};
+  void count(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
   // Fiber ids handed out here without touching the shared counter:
   // [next_id, id_end), refilled kIdBatch at a time.
   std::uint64_t next_id = 0;
@@ -113,7 +120,7 @@ struct runtime {
   run_options opts;
   std::vector<worker*> workers;
   inject_queue injected;
-  registry_shard outside_registry;  // fibers spawned from plain threads
+  std::atomic<std::uint64_t> outside_created{0};  // fibers spawned from plain threads
 
   // Idle workers (see runtime.cpp "Idle workers").
   std::mutex idle_mu;  // guards sleepers
@@ -126,6 +133,9 @@ struct runtime {
   std::atomic<std::uint64_t> activity{0};
   std::atomic<unsigned> blocking_inflight{0};
   std::atomic<bool> main_done{false};
+  // Set (seq_cst) when every fiber is to be cancelled: main returned, or a
+  // deadlock under throw_in_run. Read at every suspension point.
+  std::atomic<bool> cancelling{false};
   std::atomic<bool> stop{false};
   std::atomic<bool> deadlocked{false};
   std::string deadlock_report;  // written once, by the detector, before stop

@@ -71,7 +71,7 @@ void fiber_entry(transfer_t t) noexcept {
   w->finish_switch(t.fctx);
   try {
     // A fiber cancelled before its first run never runs its closure.
-    if (!self->cancel.load(std::memory_order_acquire)) self->vt->run(self->closure);
+    if (!w->rt->cancelling.load(std::memory_order_acquire)) self->vt->run(self->closure);
   } catch (fiber_cancelled&) {
     // Cancelled at shutdown: unwound, nothing to report.
   } catch (std::exception& e) {
@@ -133,6 +133,7 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
     case after_switch::exit: {
       const bool main = from->is_main;
       free_fiber(from);
+      count(exited);
       if (main) rt->on_main_done();
       rt->on_fiber_exit();
       break;
@@ -159,7 +160,7 @@ void worker::switch_from_fiber(fiber* self, after_switch what, fiber* to) noexce
 
 void worker::exit_fiber(fiber* self) noexcept {
   local_table_destroy(self->locals);
-  registry_remove(self);
+  if (self->shard != nullptr) registry_remove(self);
   set_state(self, fiber_state::done);
   fiber* to = find_local();
   if (!self->ctx.st.canary_intact()) report_canary_broken(*self);
@@ -177,14 +178,14 @@ void worker::exit_fiber(fiber* self) noexcept {
 }
 
 void worker::resume(fiber* f) noexcept {
-  if (f->state == fiber_state::created && f->cancel.load(std::memory_order_acquire)) {
+  if (f->state == fiber_state::created && rt->cancelling.load(std::memory_order_acquire)) {
     // Cancelled before it ever ran: it never runs (Go drops such
     // goroutines at exit); destroy its closure here.
-    registry_remove(f);
     set_state(f, fiber_state::done);
     f->vt->destroy(f->closure);
     const bool main = f->is_main;
     free_fiber(f);
+    count(exited);
     if (main) rt->on_main_done();
     rt->on_fiber_exit();
     return;

@@ -6,3 +6,6 @@
 #include <weft/scheduler/task.hpp>
 #include <weft/channels/chan.hpp>
 #include <weft/channels/select.hpp>
+#include <weft/channels/sync.hpp>
+#include <weft/channels/time.hpp>
+#include <weft/channels/context.hpp>

@@ -105,6 +105,14 @@ void thread_becomes_worker(bool entering) noexcept {
   }
 }
 
+void set_plain_thread_idle(bool idle) noexcept {
+  note_plain_thread();
+  thread_local bool is_idle = false;
+  if (!t_counted || idle == is_idle) return;
+  is_idle = idle;
+  g_threads_awake.fetch_add(idle ? -1 : 1, std::memory_order_seq_cst);
+}
+
 void note_plain_thread() noexcept {
   if (this_worker() == nullptr) (void)t_parker.p.state.load(std::memory_order_relaxed);
 }

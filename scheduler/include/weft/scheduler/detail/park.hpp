@@ -44,6 +44,9 @@ bool in_fiber() noexcept;
 // deadlock detector assumes it may still wake a fiber. Channel and sync
 // operations call it; a thread that has never touched weft is invisible.
 void note_plain_thread() noexcept;
+// For a plain thread that serves weft (the timer service): while `idle`,
+// it cannot wake anything, so the deadlock detector need not wait for it.
+void set_plain_thread_idle(bool idle) noexcept;
 
 struct wait_reason {
   const char* what = "park";      // e.g. "chan receive", "select", "sleep"

@@ -1,0 +1,389 @@
+// Sync primitives. Each keeps its waiters in a FIFO guarded by its own
+// spin_mutex and hands ownership (a lock, a permit, a notification) to a
+// waiter directly: the granter, holding the primitive's lock, dequeues the
+// waiter, sets `granted` (release), unparks it and, as its last touch, sets
+// `released` (release). The waiter parks until it sees `granted` (it must
+// be set before the unpark: a waiter that woke and saw nothing would park
+// again and miss the one unpark), then waits for `released` before its
+// frame may go. On a timeout it takes the lock and either finds itself
+// still queued (a real timeout) or already granted (the grant wins).
+//
+// Cancellation (fiber_cancelled thrown by park at shutdown): a waiter still
+// queued unlinks itself; one granted meanwhile passes the grant on (unlock,
+// release, notify) before unwinding, so nothing is lost.
+//
+// Lock order: a primitive's mu is a leaf above the scheduler's locks (held
+// while unparking, never while parking), like a channel lock.
+
+#include <stdexcept>
+
+#include <weft/channels/sync.hpp>
+#include <weft/scheduler/detail/park.hpp>
+
+namespace weft {
+namespace detail {
+namespace {
+
+struct sync_waiter {
+  sync_waiter* prev = nullptr;
+  sync_waiter* next = nullptr;
+  bool queued = false;
+  bool reader = false;  // shared_mutex: a reader (true) or a writer
+  parker* p = nullptr;
+  std::atomic<bool> granted{false};   // set by the granter before unparking
+  std::atomic<bool> released{false};  // set by the granter, last (release)
+};
+
+sync_waiter* front(wait_list& l) { return static_cast<sync_waiter*>(l.head); }
+
+void push(wait_list& l, sync_waiter* w) {
+  w->next = nullptr;
+  w->prev = static_cast<sync_waiter*>(l.tail);
+  if (l.tail != nullptr)
+    static_cast<sync_waiter*>(l.tail)->next = w;
+  else
+    l.head = w;
+  l.tail = w;
+  w->queued = true;
+}
+
+void unlink(wait_list& l, sync_waiter* w) {
+  if (!w->queued) return;
+  if (w->prev != nullptr)
+    w->prev->next = w->next;
+  else
+    l.head = w->next;
+  if (w->next != nullptr)
+    w->next->prev = w->prev;
+  else
+    l.tail = w->prev;
+  w->prev = w->next = nullptr;
+  w->queued = false;
+}
+
+sync_waiter* pop(wait_list& l) {
+  sync_waiter* w = front(l);
+  if (w != nullptr) unlink(l, w);
+  return w;
+}
+
+// Requires the primitive's mu; w already unlinked.
+void grant(sync_waiter* w) {
+  parker* p = w->p;
+  // Release: pairs with await_grant's acquire of granted.
+  w->granted.store(true, std::memory_order_release);
+  unpark(*p);
+  // Release: pairs with await_grant's acquire; w may be gone after this.
+  w->released.store(true, std::memory_order_release);
+}
+
+// Parks until w is granted (true) or the deadline passes (false). On
+// cancellation, unlinks w or, if it was granted, calls undo() to pass the
+// grant on, then rethrows.
+template <class Undo>
+bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono::steady_clock::time_point* dl,
+                 const char* what, const void* obj, Undo undo) {
+  for (;;) {
+    if (w.granted.load(std::memory_order_acquire)) {
+      while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+      return true;
+    }
+    bool timed_out = false;
+    try {
+      if (dl != nullptr)
+        timed_out = !park_until(*dl, {what, obj});
+      else
+        park({what, obj});
+    } catch (...) {
+      mu.lock();
+      const bool queued = w.queued;
+      unlink(l, &w);
+      mu.unlock();
+      if (!queued) {
+        while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+        undo();
+      }
+      throw;
+    }
+    if (timed_out) {
+      mu.lock();
+      const bool queued = w.queued;
+      unlink(l, &w);
+      mu.unlock();
+      if (queued) return false;
+      while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+      return true;  // granted just before the deadline: it counts
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+// ---- mutex ----
+
+void mutex::lock_slow() {
+  for (int i = 0; i < 64; i++) {
+    if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return;
+    __builtin_ia32_pause();
+  }
+  detail::note_plain_thread();
+  detail::sync_waiter w;
+  mu_.lock();
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & kLocked) == 0) {
+      // Acquire: pairs with unlock's release.
+      if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+        mu_.unlock();
+        return;
+      }
+      continue;
+    }
+    // Mark waiters so that unlock takes the slow path and hands over.
+    if ((s & kWaiters) != 0 ||
+        state_.compare_exchange_weak(s, s | kWaiters, std::memory_order_relaxed, std::memory_order_relaxed))
+      break;
+  }
+  w.p = &detail::current_parker();
+  detail::push(waiters_, &w);
+  mu_.unlock();
+  detail::await_grant(mu_, waiters_, w, nullptr, "mutex lock", this, [this] { unlock(); });
+  // Granted: the unlocker left kLocked set for us.
+}
+
+void mutex::unlock_slow() {
+  mu_.lock();
+  detail::sync_waiter* w = detail::pop(waiters_);
+  if (w == nullptr) {
+    // Release: publishes the critical section to the next lock().
+    state_.store(0, std::memory_order_release);
+  } else {
+    // Hand over: stay locked, for w. Clear kWaiters if it was the last.
+    state_.store(waiters_.head == nullptr ? kLocked : kLocked | kWaiters, std::memory_order_release);
+    detail::grant(w);
+  }
+  mu_.unlock();
+}
+
+// ---- shared_mutex ----
+
+void shared_mutex::lock() {
+  detail::note_plain_thread();
+  mu_.lock();
+  if (!writer_ && readers_ == 0) {
+    writer_ = true;
+    mu_.unlock();
+    return;
+  }
+  detail::sync_waiter w;
+  w.p = &detail::current_parker();
+  detail::push(writers_waiting_, &w);
+  mu_.unlock();
+  detail::await_grant(mu_, writers_waiting_, w, nullptr, "rwmutex lock", this, [this] { unlock(); });
+}
+
+bool shared_mutex::try_lock() {
+  std::lock_guard lk(mu_);
+  if (writer_ || readers_ != 0) return false;
+  writer_ = true;
+  return true;
+}
+
+void shared_mutex::unlock() {
+  std::lock_guard lk(mu_);
+  writer_ = false;
+  if (readers_waiting_.head != nullptr) {
+    // Admit every waiting reader (no reader starvation).
+    while (detail::sync_waiter* r = detail::pop(readers_waiting_)) {
+      readers_++;
+      detail::grant(r);
+    }
+  } else if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
+    writer_ = true;
+    detail::grant(w);
+  }
+}
+
+void shared_mutex::lock_shared() {
+  detail::note_plain_thread();
+  mu_.lock();
+  // A waiting writer keeps new readers out (no writer starvation).
+  if (!writer_ && writers_waiting_.head == nullptr) {
+    readers_++;
+    mu_.unlock();
+    return;
+  }
+  detail::sync_waiter w;
+  w.reader = true;
+  w.p = &detail::current_parker();
+  detail::push(readers_waiting_, &w);
+  mu_.unlock();
+  detail::await_grant(mu_, readers_waiting_, w, nullptr, "rwmutex rlock", this, [this] { unlock_shared(); });
+}
+
+bool shared_mutex::try_lock_shared() {
+  std::lock_guard lk(mu_);
+  if (writer_ || writers_waiting_.head != nullptr) return false;
+  readers_++;
+  return true;
+}
+
+void shared_mutex::unlock_shared() {
+  std::lock_guard lk(mu_);
+  if (--readers_ == 0) {
+    if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
+      writer_ = true;
+      detail::grant(w);
+    }
+  }
+}
+
+// ---- condition_variable ----
+
+bool condition_variable::wait_impl(void* lk, void (*unlock)(void*), void (*lock)(void*),
+                                   const std::chrono::steady_clock::time_point* dl) {
+  detail::note_plain_thread();
+  detail::sync_waiter w;
+  w.p = &detail::current_parker();
+  mu_.lock();
+  detail::push(waiters_, &w);
+  mu_.unlock();
+  // Queued before the caller's lock is released: a notify issued after the
+  // caller changed its condition under that lock finds us.
+  unlock(lk);
+  bool notified;
+  try {
+    notified = detail::await_grant(mu_, waiters_, w, dl, "cond wait", this, [this] { notify_one(); });
+  } catch (...) {
+    lock(lk);
+    throw;
+  }
+  lock(lk);
+  return notified;
+}
+
+void condition_variable::notify_one() {
+  std::lock_guard lk(mu_);
+  if (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+}
+
+void condition_variable::notify_all() {
+  std::lock_guard lk(mu_);
+  while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+}
+
+// ---- wait_group ----
+
+void wait_group::add(std::int64_t delta) {
+  detail::note_plain_thread();
+  // acq_rel: the decrement to zero publishes every done()'s prior writes
+  // to the waiters (who read count_ with acquire or are granted under mu_).
+  const std::int64_t n = count_.fetch_add(delta, std::memory_order_acq_rel) + delta;
+  if (n < 0) throw std::logic_error("weft::wait_group: negative counter");
+  if (n == 0 && delta != 0) {
+    std::lock_guard lk(mu_);
+    while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+  }
+}
+
+void wait_group::wait() {
+  if (count_.load(std::memory_order_acquire) == 0) return;
+  detail::note_plain_thread();
+  detail::sync_waiter w;
+  w.p = &detail::current_parker();
+  mu_.lock();
+  // Under mu_: an add() that reaches zero after this check takes mu_ after
+  // us and finds us queued.
+  if (count_.load(std::memory_order_acquire) == 0) {
+    mu_.unlock();
+    return;
+  }
+  detail::push(waiters_, &w);
+  mu_.unlock();
+  detail::await_grant(mu_, waiters_, w, nullptr, "waitgroup wait", this, [] {});
+}
+
+// ---- semaphore ----
+
+void semaphore::acquire() { acquire_until(nullptr); }
+
+bool semaphore::try_acquire() {
+  std::lock_guard lk(mu_);
+  if (count_ > 0 && waiters_.head == nullptr) {
+    count_--;
+    return true;
+  }
+  return false;
+}
+
+bool semaphore::acquire_until(const std::chrono::steady_clock::time_point* dl) {
+  detail::note_plain_thread();
+  mu_.lock();
+  if (count_ > 0 && waiters_.head == nullptr) {  // FIFO: no barging past waiters
+    count_--;
+    mu_.unlock();
+    return true;
+  }
+  detail::sync_waiter w;
+  w.p = &detail::current_parker();
+  detail::push(waiters_, &w);
+  mu_.unlock();
+  return detail::await_grant(mu_, waiters_, w, dl, "semaphore acquire", this, [this] { release(1); });
+}
+
+void semaphore::release(std::int64_t n) {
+  if (n < 0) throw std::invalid_argument("weft::semaphore::release: negative count");
+  std::lock_guard lk(mu_);
+  count_ += n;
+  while (count_ > 0) {
+    detail::sync_waiter* w = detail::pop(waiters_);
+    if (w == nullptr) break;
+    count_--;
+    detail::grant(w);
+  }
+}
+
+// ---- once_flag ----
+
+bool once_flag::begin() {
+  detail::note_plain_thread();
+  for (;;) {
+    mu_.lock();
+    const std::uint32_t s = state_.load(std::memory_order_acquire);
+    if (s == kDone) {
+      mu_.unlock();
+      return false;
+    }
+    if (s == 0) {
+      state_.store(1, std::memory_order_relaxed);
+      mu_.unlock();
+      return true;
+    }
+    detail::sync_waiter w;  // someone is running f: wait for its outcome
+    w.p = &detail::current_parker();
+    detail::push(waiters_, &w);
+    mu_.unlock();
+    detail::await_grant(mu_, waiters_, w, nullptr, "once", this, [this] {
+      // We were told the outcome while being cancelled: if f failed, let
+      // another waiter retry in our place.
+      if (state_.load(std::memory_order_acquire) != kDone) {
+        std::lock_guard lk(mu_);
+        if (detail::sync_waiter* next = detail::pop(waiters_)) detail::grant(next);
+      }
+    });
+  }
+}
+
+void once_flag::finish(bool succeeded) {
+  std::lock_guard lk(mu_);
+  // Release: f's effects happen before every done() that sees kDone.
+  state_.store(succeeded ? kDone : 0, std::memory_order_release);
+  if (succeeded) {
+    while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+  } else if (detail::sync_waiter* w = detail::pop(waiters_)) {
+    detail::grant(w);  // it will try f itself
+  }
+}
+
+}  // namespace weft

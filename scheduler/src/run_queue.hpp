@@ -120,6 +120,18 @@ class inject_queue {
     size_.fetch_add(1, std::memory_order_seq_cst);
   }
 
+  // Pushes the chain first..last (linked by next) under one lock.
+  void push_chain(fiber* first, fiber* last, std::size_t n) noexcept {
+    std::lock_guard lk(mu_);
+    last->next = nullptr;
+    if (tail_ != nullptr)
+      tail_->next = first;
+    else
+      head_ = first;
+    tail_ = last;
+    size_.fetch_add(n, std::memory_order_seq_cst);  // as in push()
+  }
+
   // Pops up to `max` fibers into `out`; returns how many.
   std::size_t pop_batch(fiber** out, std::size_t max) noexcept {
     if (size_.load(std::memory_order_relaxed) == 0) return 0;

@@ -32,7 +32,6 @@
 #include <new>
 #include <typeinfo>
 
-#include "fiber_alloc.hpp"
 #include "runtime_impl.hpp"
 
 namespace weft::detail {
@@ -58,10 +57,9 @@ std::uint64_t xorshift(std::uint64_t& s) noexcept {
 
 void free_fiber(fiber* f) noexcept {
   if (f->ctx.st) stack_release(f->ctx.st);
+  f->ctx.st = stack{};
   context_destroy(f->ctx);
-  const std::size_t bytes = f->block_size;
-  f->~fiber();
-  fiber_block_free(f, bytes);
+  fiber_block_release(f);  // the block may live on for a task's result
 }
 
 void fiber_entry(transfer_t t) noexcept {
@@ -209,14 +207,20 @@ void worker::push_next(fiber* f) noexcept {
 
 void worker::push_queue(fiber* f) noexcept {
   if (!queue.push(f)) {
-    // Full: move the older half, and f, to the shared queue (Go's
-    // runqputslow), so other workers can take them without stealing.
+    // Full: move the older half, and f, to the shared queue in one batch
+    // (Go's runqputslow), so other workers can take them without stealing.
+    fiber* first = nullptr;
+    fiber* last = nullptr;
+    std::size_t n = 0;
     for (std::int64_t i = 0; i < local_queue::kCapacity / 2; i++) {
       fiber* g = queue.steal();
       if (g == nullptr) break;
-      rt->injected.push(g);
+      (last != nullptr ? last->next : first) = g;
+      last = g;
+      n++;
     }
-    rt->injected.push(f);
+    (last != nullptr ? last->next : first) = f;
+    rt->injected.push_chain(first, f, n + 1);
   }
   rt->notify_work();
 }

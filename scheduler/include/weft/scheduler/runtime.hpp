@@ -90,24 +90,57 @@ auto bind_call(F&& f, A&&... a) {
 template <class F, class... A>
 auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f, A&&... a) {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
-  auto* st = new task_state<R>();
+  using S = task_state<R>;
+  auto body = [f = std::forward<F>(f), ... a = std::forward<A>(a)](S* st) mutable {
+    try {
+      if constexpr (std::is_void_v<R>)
+        std::invoke(std::move(f), std::move(a)...);
+      else
+        st->value.emplace(std::invoke(std::move(f), std::move(a)...));
+    } catch (...) {
+      st->error = std::current_exception();
+    }
+    task_complete(st);
+  };
+  // The closure: the body plus where its state is. A closure destroyed
+  // without running (the runtime shut down first) completes the task with
+  // fiber_cancelled, so no join() waits forever.
+  struct closure {
+    decltype(body) run_body;
+    S* st;
+    bool ran = false;
+    void operator()() {
+      ran = true;
+      run_body(st);
+    }
+    ~closure() {
+      if (!ran) {
+        st->error = std::make_exception_ptr(fiber_cancelled{});
+        task_complete(st);
+      }
+    }
+  };
+  static_assert(alignof(closure) <= alignof(std::max_align_t) && alignof(S) <= alignof(std::max_align_t),
+                "over-aligned closures are not supported");
+  static constexpr closure_vtable vt{
+      [](void* p) { (*static_cast<closure*>(p))(); },
+      [](void* p) noexcept { static_cast<closure*>(p)->~closure(); },
+  };
+  constexpr std::size_t kAlign = alignof(std::max_align_t);
+  constexpr std::size_t state_at = (sizeof(closure) + kAlign - 1) / kAlign * kAlign;
+  void* mem = nullptr;
+  fiber* fb = fiber_create(state_at + sizeof(S), &vt, o, site, &mem);
+  S* st = ::new (static_cast<std::byte*>(mem) + state_at) S();
   try {
-    launch(o, site,
-           [st, f = std::forward<F>(f), ... a = std::forward<A>(a)]() mutable {
-             try {
-               if constexpr (std::is_void_v<R>)
-                 std::invoke(std::move(f), std::move(a)...);
-               else
-                 st->value.emplace(std::invoke(std::move(f), std::move(a)...));
-             } catch (...) {
-               st->error = std::current_exception();
-             }
-             task_complete(st);
-           });
+    ::new (mem) closure{std::move(body), st};
   } catch (...) {
-    delete st;
+    st->~S();
+    fiber_abandon(fb);
     throw;
   }
+  st->block = fb;
+  fiber_block_retain(fb);  // for the state, released by its destroy
+  fiber_start(fb);
   return task<R>(st);
 }
 

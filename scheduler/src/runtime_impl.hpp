@@ -107,6 +107,9 @@ struct worker {
   fiber* yield_pop() noexcept;
   bool has_local_work() const noexcept;
   void finish_switch(fcontext_t from_ctx) noexcept;
+  // Records what the resumed side must finish and picks the context to
+  // switch to (`to`, or the scheduling loop when null).
+  context& leave(fiber* self, after_switch what, fiber* to) noexcept;
   void switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept;
   [[noreturn]] void exit_fiber(fiber* self) noexcept;
   void resume(fiber* f) noexcept;  // from sched_ctx

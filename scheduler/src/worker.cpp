@@ -139,7 +139,7 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
   }
 }
 
-void worker::switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept {
+context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
   if (!self->ctx.st.canary_intact()) report_canary_broken(*self);
   pending_from = self;
   pending = what;
@@ -151,7 +151,12 @@ void worker::switch_from_fiber(fiber* self, after_switch what, fiber* to) noexce
   }
   current = to;
   set_running_fiber(to);
-  transfer_t t = context_switch(self->ctx, *target, this);
+  return *target;
+}
+
+void worker::switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept {
+  context& target = leave(self, what, to);
+  transfer_t t = context_switch(self->ctx, target, this);
   // Resumed, perhaps on another worker: that worker is t.data.
   static_cast<worker*>(t.data)->finish_switch(t.fctx);
 }
@@ -160,19 +165,8 @@ void worker::exit_fiber(fiber* self) noexcept {
   local_table_destroy(self->locals);
   if (self->shard != nullptr) registry_remove(self);
   set_state(self, fiber_state::done);
-  fiber* to = find_local();
-  if (!self->ctx.st.canary_intact()) report_canary_broken(*self);
-  pending_from = self;
-  pending = after_switch::exit;
-  context* target = &sched_ctx;
-  if (to != nullptr) {
-    if (to->state == fiber_state::created) prepare(to);
-    set_state(to, fiber_state::running);
-    target = &to->ctx;
-  }
-  current = to;
-  set_running_fiber(to);
-  context_switch_final(self->ctx, *target, this);
+  context& target = leave(self, after_switch::exit, find_local());
+  context_switch_final(self->ctx, target, this);
 }
 
 void worker::resume(fiber* f) noexcept {

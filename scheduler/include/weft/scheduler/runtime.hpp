@@ -147,6 +147,34 @@ auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f,
 template <class T>
 struct is_spawn_options : std::is_same<std::decay_t<T>, spawn_options> {};
 
+// Runs *fn on another stack or thread (type-erased through call) and keeps
+// its result or exception for get(), on the caller's side.
+template <class F>
+struct call_frame {
+  using R = std::invoke_result_t<F&>;
+  F* fn;
+  std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
+  std::exception_ptr error{};
+
+  static void call(void* p) {
+    auto* fr = static_cast<call_frame*>(p);
+    try {
+      if constexpr (std::is_void_v<R>)
+        (*fr->fn)();
+      else
+        fr->result.emplace((*fr->fn)());
+    } catch (fiber_cancelled&) {
+      throw;  // unwinds the fiber; not a result
+    } catch (...) {
+      fr->error = std::current_exception();
+    }
+  }
+  R get() {
+    if (error) std::rethrow_exception(error);
+    if constexpr (!std::is_void_v<R>) return std::move(*result);
+  }
+};
+
 }  // namespace detail
 
 // weft::run(main, options): starts a runtime of N workers (the calling
@@ -158,30 +186,9 @@ struct is_spawn_options : std::is_same<std::decay_t<T>, spawn_options> {};
 template <class F>
 auto run(F&& main, run_options opts = {}, std::source_location site = std::source_location::current())
     -> std::invoke_result_t<F&> {
-  using R = std::invoke_result_t<F&>;
-  struct frame {
-    F* fn;
-    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
-    std::exception_ptr error;
-  } fr{&main, {}, {}};
-  detail::run_runtime(
-      opts,
-      [](void* p) {
-        auto* fr = static_cast<frame*>(p);
-        try {
-          if constexpr (std::is_void_v<R>)
-            (*fr->fn)();
-          else
-            fr->result.emplace((*fr->fn)());
-        } catch (fiber_cancelled&) {
-          throw;
-        } catch (...) {
-          fr->error = std::current_exception();
-        }
-      },
-      &fr, site);
-  if (fr.error) std::rethrow_exception(fr.error);
-  if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
+  detail::call_frame<F> fr{&main};
+  detail::run_runtime(opts, &detail::call_frame<F>::call, &fr, site);
+  return fr.get();
 }
 
 // weft::go(f, args...): starts f(args...) in a new fiber, fire and forget,
@@ -358,27 +365,9 @@ void run_blocking(void (*job)(void*), void* arg);
 // thread it simply calls f.
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F&> {
-  using R = std::invoke_result_t<F&>;
-  struct frame {
-    F* fn;
-    std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
-    std::exception_ptr error;
-  } fr{&f, {}, {}};
-  detail::run_blocking(
-      [](void* p) {
-        auto* fr = static_cast<frame*>(p);
-        try {
-          if constexpr (std::is_void_v<R>)
-            (*fr->fn)();
-          else
-            fr->result.emplace((*fr->fn)());
-        } catch (...) {
-          fr->error = std::current_exception();
-        }
-      },
-      &fr);
-  if (fr.error) std::rethrow_exception(fr.error);
-  if constexpr (!std::is_void_v<R>) return std::move(*fr.result);
+  detail::call_frame<F> fr{&f};
+  detail::run_blocking(&detail::call_frame<F>::call, &fr);
+  return fr.get();
 }
 
 namespace this_fiber {

@@ -38,30 +38,23 @@ void task_release(task_state_base* s, bool handle_side) noexcept;
 // A task's state lives in its fiber's control block, after the closure
 // (one allocation per spawn); it keeps the block alive past the fiber's
 // exit until the handle lets go too.
+template <class S>
+void destroy_in_block(task_state_base* b) noexcept {
+  auto* s = static_cast<S*>(b);
+  fiber* blk = s->block;
+  s->~S();
+  fiber_block_release(blk);
+}
 template <class T>
 struct task_state : task_state_base {
   std::optional<T> value;
   fiber* block = nullptr;
-  task_state() {
-    destroy = [](task_state_base* b) noexcept {
-      auto* s = static_cast<task_state*>(b);
-      fiber* blk = s->block;
-      s->~task_state();
-      fiber_block_release(blk);
-    };
-  }
+  task_state() { destroy = &destroy_in_block<task_state>; }
 };
 template <>
 struct task_state<void> : task_state_base {
   fiber* block = nullptr;
-  task_state() {
-    destroy = [](task_state_base* b) noexcept {
-      auto* s = static_cast<task_state*>(b);
-      fiber* blk = s->block;
-      s->~task_state();
-      fiber_block_release(blk);
-    };
-  }
+  task_state() { destroy = &destroy_in_block<task_state>; }
 };
 
 }  // namespace detail

@@ -28,7 +28,9 @@ struct sync_waiter {
   sync_waiter* prev = nullptr;
   sync_waiter* next = nullptr;
   bool queued = false;
-  bool reader = false;  // shared_mutex: a reader (true) or a writer
+  bool reader = false;   // shared_mutex: a reader (true) or a writer
+  bool handoff = false;  // mutex: granted ownership, not just a wake-up
+  std::int64_t since = 0;  // mutex: when the lock() began waiting
   parker* p = nullptr;
   std::atomic<bool> granted{false};   // set by the granter before unparking
   std::atomic<bool> released{false};  // set by the granter, last (release)
@@ -44,6 +46,17 @@ void push(wait_list& l, sync_waiter* w) {
   else
     l.head = w;
   l.tail = w;
+  w->queued = true;
+}
+
+void push_front(wait_list& l, sync_waiter* w) {
+  w->prev = nullptr;
+  w->next = static_cast<sync_waiter*>(l.head);
+  if (l.head != nullptr)
+    static_cast<sync_waiter*>(l.head)->prev = w;
+  else
+    l.tail = w;
+  l.head = w;
   w->queued = true;
 }
 
@@ -122,48 +135,98 @@ bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono
 
 // ---- mutex ----
 
+// The mutex follows Go's sync.Mutex: unlock frees the lock and wakes the
+// longest waiter to compete for it, so a running fiber (or thread) can
+// re-take it at once — strict hand-off would make every contended
+// lock/unlock a park and a switch (and, for threads, a futex sleep). A
+// waiter that loses the race queues again at the front. A waiter that has
+// waited over kStarvingNs is handed the lock directly (Go's starvation mode),
+// so nobody waits forever.
+namespace {
+constexpr std::int64_t kStarvingNs = 1'000'000;
+std::int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+bool mutex::try_take() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  while ((s & kLocked) == 0)
+    // Acquire: pairs with unlock's release.
+    if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed))
+      return true;
+  return false;
+}
+
 void mutex::lock_slow() {
   for (int i = 0; i < 64; i++) {
-    if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return;
+    if ((state_.load(std::memory_order_relaxed) & kLocked) == 0 && try_take()) return;
     __builtin_ia32_pause();
   }
   detail::note_plain_thread();
-  detail::sync_waiter w;
-  mu_.lock();
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  std::int64_t since = 0;  // when this lock() first queued
+  bool at_front = false;   // lost a race after being woken: keep our place
   for (;;) {
-    if ((s & kLocked) == 0) {
-      // Acquire: pairs with unlock's release.
-      if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
-        mu_.unlock();
-        return;
+    detail::sync_waiter w;
+    mu_.lock();
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & kLocked) == 0) {
+        if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
+          mu_.unlock();
+          return;
+        }
+        continue;
       }
-      continue;
+      // Mark waiters (under mu_) so that unlock takes the slow path.
+      if ((s & kWaiters) != 0 ||
+          state_.compare_exchange_weak(s, s | kWaiters, std::memory_order_relaxed, std::memory_order_relaxed))
+        break;
     }
-    // Mark waiters so that unlock takes the slow path and hands over.
-    if ((s & kWaiters) != 0 ||
-        state_.compare_exchange_weak(s, s | kWaiters, std::memory_order_relaxed, std::memory_order_relaxed))
-      break;
+    if (since == 0) since = mono_ns();
+    w.p = &detail::current_parker();
+    w.since = since;
+    if (at_front)
+      detail::push_front(waiters_, &w);
+    else
+      detail::push(waiters_, &w);
+    mu_.unlock();
+    detail::await_grant(mu_, waiters_, w, nullptr, "mutex lock", this, [this, &w] {
+      if (w.handoff)
+        unlock();  // we owned it: pass it on
+      else
+        wake_next();  // we were to compete: let another waiter do so
+    });
+    if (w.handoff) return;  // starvation mode: the unlocker left it locked for us
+    if (try_take()) return;
+    at_front = true;
   }
-  w.p = &detail::current_parker();
-  detail::push(waiters_, &w);
-  mu_.unlock();
-  detail::await_grant(mu_, waiters_, w, nullptr, "mutex lock", this, [this] { unlock(); });
-  // Granted: the unlocker left kLocked set for us.
 }
 
 void mutex::unlock_slow() {
   mu_.lock();
   detail::sync_waiter* w = detail::pop(waiters_);
-  if (w == nullptr) {
-    // Release: publishes the critical section to the next lock().
-    state_.store(0, std::memory_order_release);
+  const std::uint32_t waiters = waiters_.head != nullptr ? kWaiters : 0;
+  if (w != nullptr && mono_ns() - w->since > kStarvingNs) {
+    // Starving: hand over, staying locked for w.
+    w->handoff = true;
+    state_.store(kLocked | waiters, std::memory_order_release);
   } else {
-    // Hand over: stay locked, for w. Clear kWaiters if it was the last.
-    state_.store(waiters_.head == nullptr ? kLocked : kLocked | kWaiters, std::memory_order_release);
+    // Release: publishes the critical section to the next owner.
+    state_.store(waiters, std::memory_order_release);
+  }
+  if (w != nullptr) detail::grant(w);
+  mu_.unlock();
+}
+
+void mutex::wake_next() {
+  std::lock_guard lk(mu_);
+  if ((state_.load(std::memory_order_relaxed) & kLocked) != 0) return;  // its unlock will wake someone
+  if (detail::sync_waiter* w = detail::pop(waiters_)) {
+    if (waiters_.head == nullptr) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
     detail::grant(w);
   }
-  mu_.unlock();
 }
 
 // ---- shared_mutex ----

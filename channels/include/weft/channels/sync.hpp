@@ -28,9 +28,10 @@ struct wait_list {
 };
 }  // namespace detail
 
-// sync.Mutex. Lockable (std::lock_guard, std::unique_lock). Unlock hands
-// the lock straight to the longest waiter (FIFO: no waiter starves). From
-// fibers and threads.
+// sync.Mutex. Lockable (std::lock_guard, std::unique_lock). Unlock wakes
+// the longest waiter to compete for the lock; one that has waited over
+// 1 ms is handed it directly (Go's starvation mode), so none starves.
+// From fibers and threads.
 class mutex {
  public:
   mutex() = default;
@@ -59,6 +60,8 @@ class mutex {
   static constexpr std::uint32_t kWaiters = 2;
   void lock_slow();
   void unlock_slow();
+  bool try_take() noexcept;  // takes the lock if free, waiters or not
+  void wake_next();
   std::atomic<std::uint32_t> state_{0};  // kLocked | kWaiters
   detail::spin_mutex mu_;                // guards waiters_ and the kWaiters bit's meaning
   detail::wait_list waiters_;

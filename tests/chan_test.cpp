@@ -388,6 +388,37 @@ TEST_P(chan_test, select_stress_fan_in_with_several_selectors) {
       opts());
 }
 
+// Regression: a select fed by two unbuffered senders on two workers lost a
+// wake-up (seen as a deadlock report with main in [select] and both senders
+// in [chan send]). The interleaving, on the fiber's park word:
+//   1. Sender A claims main's select (sel 0 -> a) and unparks main while main
+//      is still running: the word becomes kNotified.
+//   2. Main, in a later select, parks: its CAS kEmpty -> kParking fails on
+//      kNotified, so it consumed the permit with a plain store of kEmpty...
+//   3. ...while sender B claimed main's new select (sel 0 -> b) and its unpark
+//      read kNotified (main's store still in its store buffer) and returned.
+//   4. Main re-read sel before B's claim was visible to it (store-load
+//      reordering), saw 0, and parked for good.
+// Every park-word transition is now a read-modify-write (fiber.hpp).
+TEST_P(chan_test, select_over_two_unbuffered_senders_loses_no_wakeup) {
+  const long n = scaled(400000);
+  run(
+      [n] {
+        auto a = make_chan<long>(), b = make_chan<long>();
+        go([a, n] {
+          for (long i = 0; i < n / 2; i++) a.send(i);
+        });
+        go([b, n] {
+          for (long i = n / 2; i < n; i++) b.send(i);
+        });
+        long sum = 0;
+        auto take = [&](std::optional<long> v) { sum += *v; };
+        for (long i = 0; i < n; i++) select(on_recv(a, take), on_recv(b, take));
+        EXPECT_EQ(sum, n * (n - 1) / 2);
+      },
+      opts());
+}
+
 // Go race testdata chan_test.go: a write before a send is visible after
 // the matching receive (TSan checks the happens-before edge).
 TEST_P(chan_test, send_happens_before_receive) {

@@ -15,6 +15,8 @@
 // Lock order: a primitive's mu is a leaf above the scheduler's locks (held
 // while unparking, never while parking), like a channel lock.
 
+#include <sched.h>
+
 #include <stdexcept>
 
 #include <weft/channels/sync.hpp>
@@ -90,6 +92,35 @@ void grant(sync_waiter* w) {
   w->released.store(true, std::memory_order_release);
 }
 
+// Waiters granted inside a critical section, woken once it is over: a
+// woken waiter may return and destroy the primitive at once, so nothing may
+// touch the primitive (not even its lock) after the first grant. Declare a
+// `grants` before the lock guard so that it runs after the unlock.
+struct grants {
+  sync_waiter* head = nullptr;
+  void add(sync_waiter* w) noexcept {
+    w->next = head;  // w is unlinked: its link is ours now
+    head = w;
+  }
+  ~grants() {
+    while (sync_waiter* w = head) {
+      head = w->next;  // read before grant: w may be gone after it
+      grant(w);
+    }
+  }
+};
+
+// Waits for a granter's last touch (spinning briefly, then yielding the
+// CPU: the granter may be a preempted thread).
+void await_released(const sync_waiter& w) noexcept {
+  for (int i = 0; !w.released.load(std::memory_order_acquire); i++) {
+    if (i < 128)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
+}
+
 // Parks until w is granted (true) or the deadline passes (false). On
 // cancellation, unlinks w or, if it was granted, calls undo() to pass the
 // grant on, then rethrows.
@@ -98,7 +129,7 @@ bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono
                  const char* what, const void* obj, Undo undo) {
   for (;;) {
     if (w.granted.load(std::memory_order_acquire)) {
-      while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+      await_released(w);
       return true;
     }
     bool timed_out = false;
@@ -113,7 +144,7 @@ bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono
       unlink(l, &w);
       mu.unlock();
       if (!queued) {
-        while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+        await_released(w);
         undo();
       }
       throw;
@@ -124,7 +155,7 @@ bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono
       unlink(l, &w);
       mu.unlock();
       if (queued) return false;
-      while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+      await_released(w);
       return true;  // granted just before the deadline: it counts
     }
   }
@@ -205,6 +236,7 @@ void mutex::lock_slow() {
 }
 
 void mutex::unlock_slow() {
+  detail::grants g;  // after mu_.unlock()
   mu_.lock();
   detail::sync_waiter* w = detail::pop(waiters_);
   const std::uint32_t waiters = waiters_.head != nullptr ? kWaiters : 0;
@@ -216,16 +248,17 @@ void mutex::unlock_slow() {
     // Release: publishes the critical section to the next owner.
     state_.store(waiters, std::memory_order_release);
   }
-  if (w != nullptr) detail::grant(w);
+  if (w != nullptr) g.add(w);
   mu_.unlock();
 }
 
 void mutex::wake_next() {
+  detail::grants g;
   std::lock_guard lk(mu_);
   if ((state_.load(std::memory_order_relaxed) & kLocked) != 0) return;  // its unlock will wake someone
   if (detail::sync_waiter* w = detail::pop(waiters_)) {
     if (waiters_.head == nullptr) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
-    detail::grant(w);
+    g.add(w);
   }
 }
 
@@ -254,17 +287,18 @@ bool shared_mutex::try_lock() {
 }
 
 void shared_mutex::unlock() {
+  detail::grants g;
   std::lock_guard lk(mu_);
   writer_ = false;
   if (readers_waiting_.head != nullptr) {
     // Admit every waiting reader (no reader starvation).
     while (detail::sync_waiter* r = detail::pop(readers_waiting_)) {
       readers_++;
-      detail::grant(r);
+      g.add(r);
     }
   } else if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
     writer_ = true;
-    detail::grant(w);
+    g.add(w);
   }
 }
 
@@ -293,11 +327,12 @@ bool shared_mutex::try_lock_shared() {
 }
 
 void shared_mutex::unlock_shared() {
+  detail::grants g;
   std::lock_guard lk(mu_);
   if (--readers_ == 0) {
     if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
       writer_ = true;
-      detail::grant(w);
+      g.add(w);
     }
   }
 }
@@ -327,38 +362,62 @@ bool condition_variable::wait_impl(void* lk, void (*unlock)(void*), void (*lock)
 }
 
 void condition_variable::notify_one() {
+  detail::grants g;
   std::lock_guard lk(mu_);
-  if (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+  if (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
 }
 
 void condition_variable::notify_all() {
+  detail::grants g;
   std::lock_guard lk(mu_);
-  while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+  while (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
 }
 
 // ---- wait_group ----
+//
+// state_ packs the counter (high 32 bits) and the number of waiters (low 32
+// bits), as Go's WaitGroup does, so that the add() that brings the counter
+// to zero knows from the same atomic whether anyone waits: if nobody does it
+// touches nothing more (a wait() may already have returned and the group
+// been destroyed); if somebody does, those waiters cannot return before it
+// wakes them. A waiter counted but not yet queued when the counter reaches
+// zero finds a pending wake-up (wakes_) instead of queueing.
 
 void wait_group::add(std::int64_t delta) {
   detail::note_plain_thread();
   // acq_rel: the decrement to zero publishes every done()'s prior writes
-  // to the waiters (who read count_ with acquire or are granted under mu_).
-  const std::int64_t n = count_.fetch_add(delta, std::memory_order_acq_rel) + delta;
-  if (n < 0) throw std::logic_error("weft::wait_group: negative counter");
-  if (n == 0 && delta != 0) {
-    std::lock_guard lk(mu_);
-    while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+  // to the waiters (who read state_ with acquire or are woken under mu_).
+  const std::uint64_t s =
+      state_.fetch_add(static_cast<std::uint64_t>(delta) << 32, std::memory_order_acq_rel) +
+      (static_cast<std::uint64_t>(delta) << 32);
+  const auto count = static_cast<std::int32_t>(s >> 32);
+  const auto waiters = static_cast<std::uint32_t>(s);
+  if (count < 0) throw std::logic_error("weft::wait_group: negative counter");
+  if (count != 0 || waiters == 0 || delta == 0) return;
+  state_.store(0, std::memory_order_relaxed);  // the waiters are ours to wake
+  detail::grants g;
+  std::lock_guard lk(mu_);
+  std::uint32_t woken = 0;
+  while (detail::sync_waiter* w = detail::pop(waiters_)) {
+    g.add(w);
+    woken++;
   }
+  wakes_ += waiters - woken;  // counted, not yet queued
 }
 
 void wait_group::wait() {
-  if (count_.load(std::memory_order_acquire) == 0) return;
+  std::uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) == 0) return;
+    // Count ourselves in (acquire on success pairs with add's release).
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+  }
   detail::note_plain_thread();
   detail::sync_waiter w;
   w.p = &detail::current_parker();
   mu_.lock();
-  // Under mu_: an add() that reaches zero after this check takes mu_ after
-  // us and finds us queued.
-  if (count_.load(std::memory_order_acquire) == 0) {
+  if (wakes_ > 0) {  // the counter reached zero while we were on our way
+    wakes_--;
     mu_.unlock();
     return;
   }
@@ -397,13 +456,14 @@ bool semaphore::acquire_until(const std::chrono::steady_clock::time_point* dl) {
 
 void semaphore::release(std::int64_t n) {
   if (n < 0) throw std::invalid_argument("weft::semaphore::release: negative count");
+  detail::grants g;
   std::lock_guard lk(mu_);
   count_ += n;
   while (count_ > 0) {
     detail::sync_waiter* w = detail::pop(waiters_);
     if (w == nullptr) break;
     count_--;
-    detail::grant(w);
+    g.add(w);
   }
 }
 
@@ -431,21 +491,23 @@ bool once_flag::begin() {
       // We were told the outcome while being cancelled: if f failed, let
       // another waiter retry in our place.
       if (state_.load(std::memory_order_acquire) != kDone) {
+        detail::grants g;
         std::lock_guard lk(mu_);
-        if (detail::sync_waiter* next = detail::pop(waiters_)) detail::grant(next);
+        if (detail::sync_waiter* next = detail::pop(waiters_)) g.add(next);
       }
     });
   }
 }
 
 void once_flag::finish(bool succeeded) {
+  detail::grants g;
   std::lock_guard lk(mu_);
   // Release: f's effects happen before every done() that sees kDone.
   state_.store(succeeded ? kDone : 0, std::memory_order_release);
   if (succeeded) {
-    while (detail::sync_waiter* w = detail::pop(waiters_)) detail::grant(w);
+    while (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
   } else if (detail::sync_waiter* w = detail::pop(waiters_)) {
-    detail::grant(w);  // it will try f itself
+    g.add(w);  // it will try f itself
   }
 }
 

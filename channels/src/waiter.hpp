@@ -19,6 +19,8 @@
 //    channel lock instead: two more atomic RMWs on every hand-off.)
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -52,8 +54,15 @@ inline void complete_waiter(waiter* w, outcome o) noexcept {
 }
 
 // Waits until the claimer of w has finished with it (invariant 3).
+// Spins briefly, then yields the CPU: the waker may be a plain thread that
+// lost its CPU between the unpark and this store.
 inline void await_release(const waiter& w) noexcept {
-  while (!w.released.load(std::memory_order_acquire)) __builtin_ia32_pause();
+  for (int i = 0; !w.released.load(std::memory_order_acquire); i++) {
+    if (i < 128)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
 }
 
 // An intrusive FIFO of waiters. Guarded by its channel's lock.

@@ -23,8 +23,12 @@
 // it: -> kEmpty and return). finish_switch: kParking -> kParked (CAS; if an
 // unpark turned it kNotified meanwhile: -> kEmpty and schedule). unpark:
 // kEmpty -> kNotified, kParking -> kNotified, kParked -> kEmpty + schedule,
-// kNotified unchanged. The CAS that moves kParked -> kEmpty is the single
-// point that hands the fiber to exactly one scheduler.
+// kNotified -> kNotified. Every transition is a read-modify-write, so all
+// of them are totally ordered on the word: an unparker and the consumer of
+// a permit can never both miss each other's writes (the store-load race of
+// a plain store; it lost wake-ups across cores). The CAS that moves
+// kParked -> kEmpty is the single point that hands the fiber to exactly
+// one scheduler.
 #pragma once
 
 #include <atomic>

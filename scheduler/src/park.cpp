@@ -51,8 +51,9 @@ bool thread_park(parker& p, std::int64_t deadline) {
     if (deadline != INT64_MAX && now_ns() >= deadline) {
       std::int32_t minus = -1;
       if (p.state.compare_exchange_strong(minus, 0, std::memory_order_acquire)) break;
-      // An unpark raced with the timeout: it left 1; consume it.
-      p.state.store(0, std::memory_order_relaxed);
+      // An unpark raced with the timeout: it left 1; consume it with an
+      // RMW (acquire), as fiber_park does, so its writes are visible.
+      p.state.exchange(0, std::memory_order_acq_rel);
       woken = true;
       break;
     }
@@ -71,7 +72,13 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   // unparker's release, so we see what it wrote before unparking.
   if (!self->park.state.compare_exchange_strong(expected, kParking, std::memory_order_acq_rel,
                                                 std::memory_order_acquire)) {
-    self->park.state.store(kEmpty, std::memory_order_relaxed);  // consume the permit
+    // Consume the permit with a read-modify-write, never a plain store: an
+    // unpark that finds kNotified also writes it (an RMW, release), so the
+    // two are ordered on this word and either our acquire here sees that
+    // unparker's writes, or its RMW comes after ours and leaves a fresh
+    // permit. (A plain store let a second unparker's wake-up be lost: it saw
+    // kNotified and left, while our re-check read its condition stale.)
+    self->park.state.exchange(kEmpty, std::memory_order_acq_rel);
     return true;
   }
   self->waiting = why;
@@ -157,7 +164,13 @@ void unpark(parker& p) noexcept {
   }
   std::int32_t s = p.state.load(std::memory_order_relaxed);
   for (;;) {
-    if (s == kNotified) return;  // a wake-up is already pending
+    if (s == kNotified) {
+      // A wake-up is pending; rewrite it (release) rather than just leave,
+      // so that whoever consumes it also sees our writes (see fiber_park).
+      if (p.state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return;
+      continue;
+    }
     if (s == kParked) {
       // acq_rel: acquire pairs with finish_switch's release CAS (we see the
       // fiber's saved context and state); the hand-off to a run queue

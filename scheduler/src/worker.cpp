@@ -121,8 +121,8 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
       if (!from->park.state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel,
                                                     std::memory_order_acquire)) {
         // An unpark arrived while we switched away (it left kNotified):
-        // consume it and run the fiber again.
-        from->park.state.store(kEmpty, std::memory_order_relaxed);
+        // consume it (an RMW, as in fiber_park) and run the fiber again.
+        from->park.state.exchange(kEmpty, std::memory_order_acq_rel);
         set_state(from, fiber_state::runnable);
         push_queue(from);
       }

@@ -146,9 +146,10 @@ class wait_group {
   void wait();
 
  private:
-  std::atomic<std::int64_t> count_{0};
-  detail::spin_mutex mu_;  // guards waiters_
+  std::atomic<std::uint64_t> state_{0};  // counter << 32 | waiters (sync.cpp)
+  detail::spin_mutex mu_;                 // guards waiters_ and wakes_
   detail::wait_list waiters_;
+  std::uint32_t wakes_ = 0;
 };
 
 // A counting semaphore (golang.org/x/sync/semaphore, C++20's

@@ -1,8 +1,12 @@
 // boost-fiber-bench: the Boost.Fiber (1.74) reference for weft's macro
 // benchmark scenarios. It does not use weft at all.
 //
-//   boost-fiber-bench <skynet|spawn|yield|parked|pingpong> [--workers=N] [--n=N]
-//                     [--idle=sleep|spin]
+//   boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex>
+//                     [--workers=N] [--n=N] [--idle=sleep|spin]
+//
+// select2 and select2b are accepted but not supported (Boost.Fiber has no
+// select over channels): the program says so on stderr and exits with
+// status 3, which weft-compare reports as "n/a".
 //
 // It prints exactly one line on stdout, the format shared with weft-bench and
 // go-bench and parsed by weft-compare:
@@ -69,7 +73,11 @@
 //    touch the channel's spinlock after the parent's last pop() returned, so
 //    the channel must outlive the parent's frame (Go's GC gives the same
 //    guarantee for free).
-// 6. Shutdown: the main thread sets a flag under a fiber mutex and notifies a
+// 6. spsc and mpmc use boost::fibers::buffered_channel<long> with capacity
+//    1024, as weft and Go. Boost requires a power of two and keeps one slot
+//    of its ring empty, so it holds at most 1023 values (weft and Go: 1024).
+//    Every fiber is joined before the channels go out of scope (note 5).
+// 7. Shutdown: the main thread sets a flag under a fiber mutex and notifies a
 //    fiber condition variable; each helper's main fiber wakes, returns, and
 //    the thread's scheduler is destroyed only after every fiber it owns has
 //    terminated; then the helpers are joined.
@@ -316,13 +324,101 @@ outcome run_pingpong(long n, unsigned workers, bool suspend) {
 }
 
 // ---------------------------------------------------------------------------
+// spsc: one producer fiber pushes 0..n-1 into a buffered channel (note 6);
+// the main fiber pops them. result: n if every value arrived, in order.
+
+constexpr std::size_t kBuffer = 1024;  // a power of two, as Boost requires
+
+outcome run_spsc(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  bf::buffered_channel<long> ch(kBuffer);
+  const auto start = clock_type::now();
+  bf::fiber producer(bf::launch::post, [&] {
+    for (long i = 0; i < n; ++i) ch.push(i);
+    ch.close();
+  });
+  long next = 0, v = 0;
+  bool in_order = true;
+  while (ch.pop(v) == bf::channel_op_status::success) in_order &= v == next++;
+  const long elapsed = nanos_since(start);
+  producer.join();
+  return {in_order ? next : -1, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+// mpmc: 4 producer fibers push 0..n-1 between them into one buffered channel,
+// 4 consumer fibers pop; the last producer to finish closes the channel.
+// result: the number of values popped, or -1 if their sum is not n*(n-1)/2.
+
+outcome run_mpmc(long n, unsigned workers, bool suspend) {
+  static constexpr long kProducers = 4, kConsumers = 4;
+  work_stealing_pool pool(workers, suspend);
+  bf::buffered_channel<long> ch(kBuffer);
+  bf::buffered_channel<long> counts(8);  // one value per consumer (room for 7)
+  std::atomic<long> producers_left{kProducers};
+  std::atomic<long> sum{0};
+  std::vector<bf::fiber> fibers;
+  const auto start = clock_type::now();
+  for (long p = 0; p < kProducers; ++p) {
+    fibers.emplace_back(bf::launch::post, [&, p] {
+      for (long i = p * n / kProducers; i < (p + 1) * n / kProducers; ++i) ch.push(i);
+      if (producers_left.fetch_sub(1) == 1) ch.close();
+    });
+  }
+  for (long k = 0; k < kConsumers; ++k) {
+    fibers.emplace_back(bf::launch::post, [&] {
+      long got = 0, s = 0, v = 0;
+      while (ch.pop(v) == bf::channel_op_status::success) {
+        ++got;
+        s += v;
+      }
+      sum.fetch_add(s);
+      counts.push(got);
+    });
+  }
+  long got = 0;
+  for (long k = 0; k < kConsumers; ++k) got += counts.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {sum.load() == n * (n - 1) / 2 ? got : -1, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
+// mutex: 8 fibers share n lock/increment/unlock rounds on one
+// boost::fibers::mutex. result: the final counter.
+
+outcome run_mutex(long n, unsigned workers, bool suspend) {
+  static constexpr long kTasks = 8;
+  work_stealing_pool pool(workers, suspend);
+  bf::mutex mu;
+  long counter = 0;  // guarded by mu
+  std::vector<bf::fiber> fibers;
+  const auto start = clock_type::now();
+  for (long t = 0; t < kTasks; ++t) {
+    fibers.emplace_back(bf::launch::post, [&, t] {
+      for (long i = t * n / kTasks; i < (t + 1) * n / kTasks; ++i) {
+        std::lock_guard<bf::mutex> lock(mu);
+        ++counter;
+      }
+    });
+  }
+  for (auto& f : fibers) f.join();
+  const long elapsed = nanos_since(start);
+  std::lock_guard<bf::mutex> lock(mu);
+  return {counter, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong> "
+               "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex> "
                "[--workers=N] [--n=N] [--idle=sleep|spin]\n");
   std::exit(2);
 }
+
+// Exit status of a scenario this model cannot express (weft-compare: "n/a").
+constexpr int kUnsupported = 3;
 
 // Parses "--name=<positive integer>"; returns nullopt if `arg` is another flag.
 std::optional<long> int_flag(std::string_view arg, std::string_view name) {
@@ -351,7 +447,15 @@ int main(int argc, char** argv) {
   if (argc < 2) usage();
   const std::string scenario = argv[1];
   long n = 0;
-  if (scenario == "skynet" || scenario == "yield" || scenario == "pingpong") {
+  if (scenario == "select2" || scenario == "select2b") {
+    std::fprintf(stderr,
+                 "boost-fiber-bench: %s is not supported: Boost.Fiber has no select over "
+                 "channels\n",
+                 scenario.c_str());
+    return kUnsupported;
+  }
+  if (scenario == "skynet" || scenario == "yield" || scenario == "pingpong" ||
+      scenario == "spsc" || scenario == "mpmc" || scenario == "mutex") {
     n = 1'000'000;
   } else if (scenario == "spawn" || scenario == "parked") {
     n = 100'000;
@@ -390,8 +494,14 @@ int main(int argc, char** argv) {
     out = run_yield(n);
   } else if (scenario == "parked") {
     out = run_parked(n, w, suspend);
-  } else {
+  } else if (scenario == "pingpong") {
     out = run_pingpong(n, w, suspend);
+  } else if (scenario == "spsc") {
+    out = run_spsc(n, w, suspend);
+  } else if (scenario == "mpmc") {
+    out = run_mpmc(n, w, suspend);
+  } else {
+    out = run_mutex(n, w, suspend);
   }
 
   std::printf(

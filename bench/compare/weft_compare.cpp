@@ -1,6 +1,10 @@
 // weft-compare: runs weft's macro benchmark scenarios under every execution
 // model (weft M:N, weft N:1, 1:1 threads) and the two outside references
 // (Boost.Fiber, Go), each as a separate process, and prints one markdown table.
+// For pingpong and mpmc a sixth model, "1:1 mutex+condvar" (weft-bench
+// --model=condvar: threads over a std::mutex + std::condition_variable queue,
+// no weft), shows what weft::chan costs 1:1 threads against the classic
+// blocking queue.
 //
 // Design notes
 // 1. Every benchmark program prints one line
@@ -23,6 +27,12 @@
 // 5. A model can be declared unable to run a size before anything is started:
 //    1:1 threads for scenarios that keep one thread per task alive, checked
 //    against this machine's pid_max, threads-max and vm.max_map_count.
+// 6. A benchmark program that exits with status 3 declares the scenario
+//    outside what its model can express (Boost.Fiber has no select): the pair
+//    is reported "n/a: not supported by this model", not as a failure.
+// 7. Rows exist only where a model applies: 1:1 threads where threads_n is
+//    not 0, 1:1 mutex+condvar only for scenarios marked `condvar` (it runs
+//    at the 1:1 threads size).
 
 #include <fcntl.h>
 #include <poll.h>
@@ -58,7 +68,7 @@ using namespace std::chrono_literals;
 // ---------------------------------------------------------------------------
 // Models and scenarios
 
-enum class model_id { weft_mn, weft_n1, threads, boost_fiber, go };
+enum class model_id { weft_mn, weft_n1, threads, condvar, boost_fiber, go };
 
 struct model_info {
   model_id id;
@@ -69,6 +79,7 @@ constexpr model_info kModels[] = {
     {model_id::weft_mn, "weft M:N"},
     {model_id::weft_n1, "weft N:1"},
     {model_id::threads, "1:1 threads"},
+    {model_id::condvar, "1:1 mutex+condvar"},
     {model_id::boost_fiber, "Boost.Fiber"},
     {model_id::go, "Go"},
 };
@@ -80,6 +91,7 @@ struct scenario_spec {
   const char* program;  // scenario argument of the benchmark programs
   long n[3];            // problem size for the fiber models, by size_mode
   long threads_n[3];    // problem size for 1:1 threads; 0 = no threads row
+  bool condvar;         // a 1:1 mutex+condvar row, at the threads_n size
 };
 
 constexpr long kSame = -1;  // threads_n: same as n
@@ -87,12 +99,19 @@ constexpr long kSame = -1;  // threads_n: same as n
 // The default scenario list. Sizes: quick = a tenth of normal, full = larger
 // where the fiber models can take it.
 constexpr scenario_spec kScenarios[] = {
-    {"skynet", "skynet", {100'000, 1'000'000, 1'000'000}, {kSame, kSame, kSame}},
-    {"skynet-small", "skynet", {1'000, 10'000, 10'000}, {kSame, kSame, kSame}},
-    {"spawn", "spawn", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}},
-    {"yield", "yield", {100'000, 1'000'000, 10'000'000}, {0, 0, 0}},
-    {"pingpong", "pingpong", {100'000, 1'000'000, 10'000'000}, {10'000, 100'000, 1'000'000}},
-    {"parked", "parked", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}},
+    {"skynet", "skynet", {100'000, 1'000'000, 1'000'000}, {kSame, kSame, kSame}, false},
+    {"skynet-small", "skynet", {1'000, 10'000, 10'000}, {kSame, kSame, kSame}, false},
+    {"spawn", "spawn", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}, false},
+    {"yield", "yield", {100'000, 1'000'000, 10'000'000}, {0, 0, 0}, false},
+    {"pingpong", "pingpong", {100'000, 1'000'000, 10'000'000}, {10'000, 100'000, 1'000'000}, true},
+    {"parked", "parked", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}, false},
+    // The channel layer: buffered (capacity 1024) and unbuffered channels,
+    // select, and the mutex. n items (or lock rounds) in total.
+    {"spsc", "spsc", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
+    {"mpmc", "mpmc", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, true},
+    {"select2", "select2", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
+    {"select2b", "select2b", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
+    {"mutex", "mutex", {100'000, 1'000'000, 10'000'000}, {kSame, kSame, kSame}, false},
 };
 
 // ---------------------------------------------------------------------------
@@ -118,7 +137,8 @@ struct options {
                "processes and prints a markdown table. Binaries not given by flag are\n"
                "looked for next to weft-compare: ../weft-bench, ./weft-bench,\n"
                "../boost_fiber/boost-fiber-bench, ./boost-fiber-bench, ../go/go-bench,\n"
-               "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked.\n"
+               "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked\n"
+               "spsc mpmc select2 select2b mutex.\n"
                "Exit status 1 if any cell failed or gave a wrong result.\n");
   std::exit(code);
 }
@@ -320,6 +340,7 @@ struct child_outcome {
   std::string failure;  // empty: exited 0 within the timeout
   std::string out;      // everything it wrote to stdout
   long max_rss_kib = 0;
+  int exit_status = 0;  // when it exited (rather than crashed or timed out)
 };
 
 // Last non-empty line of `text`, shortened for a table cell.
@@ -426,6 +447,7 @@ child_outcome run_child(const std::vector<std::string>& argv, std::chrono::secon
   } else if (WIFSIGNALED(status)) {
     result.failure = std::string("crashed: ") + strsignal(WTERMSIG(status));
   } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+    result.exit_status = WEXITSTATUS(status);
     result.failure = "exit " + std::to_string(WEXITSTATUS(status));
     if (const std::string why = last_line(err); !why.empty()) result.failure += ": " + why;
   }
@@ -553,6 +575,9 @@ std::vector<std::string> command_for(model_id m, const scenario_spec& s, long n,
     case model_id::threads:
       if (!need(b.weft, "not built: " + b.weft)) return {};
       return {b.weft, s.program, "--model=threads", ns};
+    case model_id::condvar:
+      if (!need(b.weft, "not built: " + b.weft)) return {};
+      return {b.weft, s.program, "--model=condvar", ns};
     case model_id::boost_fiber:
       if (!need(b.boost_fiber, "not built: " + b.boost_fiber)) return {};
       return {b.boost_fiber, s.program, ws, ns};
@@ -562,6 +587,10 @@ std::vector<std::string> command_for(model_id m, const scenario_spec& s, long n,
   }
   return {};
 }
+
+// Exit status of a benchmark program for a scenario its model cannot
+// express (note 6).
+constexpr int kExitUnsupported = 3;
 
 row run_pair(const scenario_spec& s, const model_info& m, long n, const options& o,
              const binaries& b, const std::string& progress) {
@@ -573,7 +602,7 @@ row run_pair(const scenario_spec& s, const model_info& m, long n, const options&
   std::fprintf(stderr, "%s %s / %s, n=%ld: ", progress.c_str(), s.name, m.name, n);
   std::string why_not;
   std::vector<std::string> argv;
-  if (m.id == model_id::threads) {
+  if (m.id == model_id::threads || m.id == model_id::condvar) {
     if (auto reason = threads_unable(s, n)) why_not = *reason;
   }
   if (why_not.empty()) argv = command_for(m.id, s, n, o, b, why_not);
@@ -586,6 +615,13 @@ row run_pair(const scenario_spec& s, const model_info& m, long n, const options&
 
   for (int i = 0; i < o.runs; ++i) {
     const child_outcome c = run_child(argv, std::chrono::seconds(o.timeout_s));
+    if (c.exit_status == kExitUnsupported) {  // note 6
+      r.status = row_status::not_applicable;
+      r.note = "n/a: not supported by this model";
+      r.runs.clear();
+      std::fprintf(stderr, "%s\n", r.note.c_str());
+      return r;
+    }
     std::string error = c.failure;
     std::optional<run_record> rec;
     if (error.empty()) rec = to_record(c, error);
@@ -658,10 +694,14 @@ std::string markdown(const machine_info& mi, const options& o, const binaries& b
     md << r.note << " |\n";
   }
 
-  // Ratios: weft M:N against the references, per scenario, when both are ok.
+  // Ratios: weft M:N against the references, per scenario, when both are ok;
+  // and 1:1 threads over weft::chan against 1:1 threads over mutex+condvar.
   md << "\n## Ratios (weft M:N / reference; below 1 means weft is faster or smaller)\n\n"
-     << "| scenario | time vs Go | RSS vs Go | time vs Boost.Fiber | RSS vs Boost.Fiber |\n"
-     << "|---|---:|---:|---:|---:|\n";
+     << "The last column compares the two 1:1 rows instead: ns/op of 1:1 threads over "
+        "weft::chan / ns/op of 1:1 threads over mutex+condvar.\n\n"
+     << "| scenario | time vs Go | RSS vs Go | time vs Boost.Fiber | RSS vs Boost.Fiber "
+        "| 1:1 weft::chan vs mutex+condvar |\n"
+     << "|---|---:|---:|---:|---:|---:|\n";
   auto find = [&](const std::string& scenario, const char* model) -> const row* {
     for (const auto& r : rows) {
       if (r.scenario == scenario && r.model == model && r.status == row_status::ok) return &r;
@@ -679,8 +719,12 @@ std::string markdown(const machine_info& mi, const options& o, const binaries& b
     };
     const row* go = find(r.scenario, "Go");
     const row* bfb = find(r.scenario, "Boost.Fiber");
+    const row* threads = find(r.scenario, "1:1 threads");
+    const row* condvar = find(r.scenario, "1:1 mutex+condvar");
+    const std::string chan_vs_condvar =
+        threads && condvar ? fmt("%.3g", threads->ns_per_op / condvar->ns_per_op) : "-";
     md << "| " << r.scenario << " | " << ratio(go, true) << " | " << ratio(go, false) << " | "
-       << ratio(bfb, true) << " | " << ratio(bfb, false) << " |\n";
+       << ratio(bfb, true) << " | " << ratio(bfb, false) << " | " << chan_vs_condvar << " |\n";
   }
   return md.str();
 }
@@ -785,6 +829,7 @@ int main(int argc, char** argv) {
     }
     for (const auto& m : kModels) {
       if (m.id == model_id::threads && s.threads_n[mode] == 0) continue;  // no such row
+      if (m.id == model_id::condvar && !s.condvar) continue;              // note 7
       pairs.emplace_back(&s, &m);
     }
   }
@@ -795,7 +840,8 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     const auto& [s, m] = pairs[i];
     const long threads_n = s->threads_n[mode] == kSame ? s->n[mode] : s->threads_n[mode];
-    const long n = m->id == model_id::threads ? threads_n : s->n[mode];
+    const bool one_to_one = m->id == model_id::threads || m->id == model_id::condvar;
+    const long n = one_to_one ? threads_n : s->n[mode];
     const std::string progress =
         "[" + std::to_string(i + 1) + "/" + std::to_string(pairs.size()) + "]";
     rows.push_back(run_pair(*s, *m, n, o, b, progress));

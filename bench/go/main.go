@@ -4,7 +4,8 @@
 //
 //	go-bench <scenario> [-workers N] [-n N]
 //
-// Scenarios: skynet, spawn, yield, parked, pingpong. The program sets
+// Scenarios: skynet, spawn, yield, parked, pingpong, spsc, mpmc, select2,
+// select2b, mutex. The program sets
 // runtime.GOMAXPROCS(workers) (default: number of CPUs; yield forces 1) and
 // prints exactly one line on stdout, the format shared with weft-bench and
 // boost-fiber-bench and parsed by weft-compare:
@@ -25,6 +26,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -207,10 +209,144 @@ func runPingpong(n int64) outcome {
 }
 
 // ---------------------------------------------------------------------------
+// The channel-layer scenarios. Buffered channels have capacity 1024, as in
+// weft-bench and boost-fiber-bench.
+
+const bufferCap = 1024
+
+// spsc: one producer sends 0..n-1 over a buffered channel; the main
+// goroutine receives them. result is n if every value arrived, in order.
+func runSpsc(n int64) outcome {
+	ch := make(chan int64, bufferCap)
+	start := time.Now()
+	go func() {
+		for i := int64(0); i < n; i++ {
+			ch <- i
+		}
+		close(ch)
+	}()
+	next, inOrder := int64(0), true
+	for v := range ch {
+		inOrder = inOrder && v == next
+		next++
+	}
+	elapsed := time.Since(start)
+	if !inOrder {
+		next = -1
+	}
+	return outcome{result: next, elapsed: elapsed, ops: n}
+}
+
+// mpmc: 4 producers send 0..n-1 between them over one buffered channel, 4
+// consumers receive; the last producer to finish closes the channel. result
+// is the number of values received, or -1 if their sum is not n*(n-1)/2.
+func runMpmc(n int64) outcome {
+	const producers, consumers = 4, 4
+	ch := make(chan int64, bufferCap)
+	counts := make(chan int64, consumers)
+	var left int32 = producers
+	var sum int64
+	start := time.Now()
+	for p := int64(0); p < producers; p++ {
+		go func(p int64) {
+			for i := p * n / producers; i < (p+1)*n/producers; i++ {
+				ch <- i
+			}
+			if atomic.AddInt32(&left, -1) == 0 {
+				close(ch)
+			}
+		}(p)
+	}
+	for k := 0; k < consumers; k++ {
+		go func() {
+			var got, s int64
+			for v := range ch {
+				got++
+				s += v
+			}
+			atomic.AddInt64(&sum, s)
+			counts <- got
+		}()
+	}
+	var got int64
+	for k := 0; k < consumers; k++ {
+		got += <-counts
+	}
+	elapsed := time.Since(start)
+	if atomic.LoadInt64(&sum) != n*(n-1)/2 {
+		got = -1
+	}
+	return outcome{result: got, elapsed: elapsed, ops: n}
+}
+
+// select2 (capacity 0) and select2b (capacity 1024): two channels, each fed
+// by its own producer (0..n/2-1 and n/2..n-1); the main goroutine receives
+// n values with a select over both. result is n if the values sum correctly.
+func runSelect2(n int64, capacity int) outcome {
+	a := make(chan int64, capacity)
+	b := make(chan int64, capacity)
+	half := n / 2
+	start := time.Now()
+	go func() {
+		for i := int64(0); i < half; i++ {
+			a <- i
+		}
+	}()
+	go func() {
+		for i := half; i < n; i++ {
+			b <- i
+		}
+	}()
+	var got, sum int64
+	for i := int64(0); i < n; i++ {
+		select {
+		case v := <-a:
+			got++
+			sum += v
+		case v := <-b:
+			got++
+			sum += v
+		}
+	}
+	elapsed := time.Since(start)
+	if sum != n*(n-1)/2 {
+		got = -1
+	}
+	return outcome{result: got, elapsed: elapsed, ops: n}
+}
+
+// mutex: 8 goroutines share n Lock/increment/Unlock rounds on one
+// sync.Mutex. result is the final counter.
+func runMutex(n int64) outcome {
+	const tasks = 8
+	var mu sync.Mutex
+	var counter int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Add(tasks)
+	for t := int64(0); t < tasks; t++ {
+		go func(t int64) {
+			for i := t * n / tasks; i < (t+1)*n/tasks; i++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+			}
+			wg.Done()
+		}(t)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	mu.Lock()
+	result := counter
+	mu.Unlock()
+	return outcome{result: result, elapsed: elapsed, ops: n}
+}
+
+// ---------------------------------------------------------------------------
 
 func usage() {
 	fmt.Fprintln(os.Stderr,
-		"usage: go-bench <skynet|spawn|yield|parked|pingpong> [-workers N] [-n N]")
+		"usage: go-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|select2|select2b|mutex> [-workers N] [-n N]")
 	os.Exit(2)
 }
 
@@ -229,6 +365,8 @@ func main() {
 	defaults := map[string]int64{
 		"skynet": 1000000, "spawn": 100000, "yield": 1000000,
 		"parked": 100000, "pingpong": 1000000,
+		"spsc": 1000000, "mpmc": 1000000, "select2": 1000000, "select2b": 1000000,
+		"mutex": 1000000,
 	}
 	defN, known := defaults[scenario]
 	if !known {
@@ -265,6 +403,16 @@ func main() {
 		out = runParked(*n)
 	case "pingpong":
 		out = runPingpong(*n)
+	case "spsc":
+		out = runSpsc(*n)
+	case "mpmc":
+		out = runMpmc(*n)
+	case "select2":
+		out = runSelect2(*n, 0)
+	case "select2b":
+		out = runSelect2(*n, bufferCap)
+	case "mutex":
+		out = runMutex(*n)
 	}
 
 	line := fmt.Sprintf("weft-bench: scenario=%s model=go workers=%d n=%d result=%d elapsed_ns=%d ops=%d",

@@ -2,8 +2,12 @@
 // written once and runs under two models:
 //   --model=fibers  weft::run with --workers=N (M:N; N=1 is the event loop)
 //   --model=threads one std::thread per task over the same weft channels (1:1)
+// plus, for pingpong and mpmc only, a 1:1 baseline that does not use weft:
+//   --model=condvar one std::thread per task over cv_chan, a blocking queue
+//                   built from std::mutex + std::condition_variable
 // and prints one line for weft-compare:
 //   weft-bench: scenario=S model=M workers=W n=N result=R elapsed_ns=T ops=K [extra=...]
+// result equals n when the run was correct (skynet: n*(n-1)/2).
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,12 +15,19 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <boost/context/fiber.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,10 +40,14 @@ using clk = std::chrono::steady_clock;
 
 struct config {
   std::string scenario;
-  bool fibers = true;
+  bool fibers = true;    // false: one std::thread per task
+  bool condvar = false;  // with !fibers: cv_chan instead of weft::chan
   unsigned workers = 2;
   long n = 0;
 };
+
+// Capacity of the buffered channels of spsc, mpmc and select2b.
+constexpr std::size_t kBuffer = 1024;
 
 // Starts a task under the chosen model.
 template <class F>
@@ -63,10 +78,82 @@ long rss_bytes() {
 
 void report(const config& c, long result, clk::duration elapsed, long ops, const std::string& extra = "") {
   std::printf("weft-bench: scenario=%s model=%s workers=%u n=%ld result=%ld elapsed_ns=%lld ops=%ld%s%s\n",
-              c.scenario.c_str(), c.fibers ? "fibers" : "threads", c.fibers ? c.workers : 0, c.n, result,
+              c.scenario.c_str(), c.fibers ? "fibers" : c.condvar ? "condvar" : "threads", c.fibers ? c.workers : 0,
+              c.n, result,
               static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()), ops,
               extra.empty() ? "" : " ", extra.c_str());
 }
+
+// cv_chan: the 1:1 baseline's channel, without weft. A classic blocking
+// queue: one std::mutex guarding a std::deque, one condition variable for
+// "not empty" (receivers wait) and one for "not full" (senders wait),
+// notified after unlocking. Go's close semantics for the parts the
+// scenarios use: recv() returns an empty optional once the queue is closed
+// and drained; send() on a closed queue throws.
+// There is no rendezvous: an unbuffered channel (capacity 0) is emulated
+// as a capacity-1 hand-off, so send() returns once the value is queued,
+// not once a receiver has taken it. In pingpong each side waits for the
+// other's reply before sending again, so this changes little; it only
+// spares a sender that arrives before its receiver the wait that an
+// unbuffered weft::chan makes it do.
+// A handle, like weft::chan: copies share one queue.
+template <class T>
+class cv_chan {
+ public:
+  explicit cv_chan(std::size_t capacity) : s_(std::make_shared<state>(std::max<std::size_t>(capacity, 1))) {}
+
+  void send(T v) const {
+    std::unique_lock lk(s_->mu);
+    s_->not_full.wait(lk, [&] { return s_->q.size() < s_->cap || s_->closed; });
+    if (s_->closed) throw std::logic_error("cv_chan: send on a closed channel");
+    s_->q.push_back(std::move(v));
+    lk.unlock();
+    s_->not_empty.notify_one();
+  }
+  std::optional<T> recv() const {
+    std::unique_lock lk(s_->mu);
+    s_->not_empty.wait(lk, [&] { return !s_->q.empty() || s_->closed; });
+    if (s_->q.empty()) return std::nullopt;  // closed and drained
+    std::optional<T> v(std::move(s_->q.front()));
+    s_->q.pop_front();
+    lk.unlock();
+    s_->not_full.notify_one();
+    return v;
+  }
+  void close() const {
+    {
+      std::lock_guard lk(s_->mu);
+      s_->closed = true;
+    }
+    s_->not_empty.notify_all();
+    s_->not_full.notify_all();
+  }
+
+ private:
+  struct state {
+    explicit state(std::size_t c) : cap(c) {}
+    std::mutex mu;
+    std::condition_variable not_empty, not_full;
+    std::deque<T> q;  // guarded by mu
+    const std::size_t cap;
+    bool closed = false;  // guarded by mu
+  };
+  std::shared_ptr<state> s_;
+};
+
+// The channel type of a scenario written once for weft::chan and cv_chan.
+struct weft_channels {
+  template <class T>
+  static weft::chan<T> make(std::size_t capacity) {
+    return weft::make_chan<T>(capacity);
+  }
+};
+struct cv_channels {
+  template <class T>
+  static cv_chan<T> make(std::size_t capacity) {
+    return cv_chan<T>(capacity);
+  }
+};
 
 // skynet: a tree of 10-way spawns over unbuffered channels; leaves send
 // their number, inner nodes sum their children's.
@@ -205,15 +292,15 @@ void run_parked(const config& c) {
 }
 
 // pingpong: two tasks bounce a value over two unbuffered channels.
+template <class Chans>
 void run_pingpong(const config& c) {
   clk::duration el{};
   long result = 0;
   in_model(c, [&] {
-    auto ping = weft::make_chan<long>();
-    auto pong = weft::make_chan<long>();
-    auto done = weft::make_chan<long>(1);
+    auto ping = Chans::template make<long>(0);
+    auto pong = Chans::template make<long>(0);
     start(c, [ping, pong] {
-      for (auto v : ping) pong.send(v + 1);
+      while (auto v = ping.recv()) pong.send(*v + 1);
     });
     const auto t0 = clk::now();
     long v = 0;
@@ -224,6 +311,131 @@ void run_pingpong(const config& c) {
     el = clk::now() - t0;
     ping.close();
     result = v;
+  });
+  report(c, result, el, c.n);
+}
+
+// spsc: one producer sends 0..n-1 over a buffered channel (capacity 1024);
+// the main task receives them. result: n if every value arrived, in order.
+void run_spsc(const config& c) {
+  clk::duration el{};
+  long result = 0;
+  in_model(c, [&] {
+    auto ch = weft::make_chan<long>(kBuffer);
+    const long n = c.n;
+    const auto t0 = clk::now();
+    start(c, [ch, n] {
+      for (long i = 0; i < n; i++) ch.send(i);
+      ch.close();
+    });
+    long next = 0;
+    bool in_order = true;
+    while (auto v = ch.recv()) in_order &= *v == next++;
+    el = clk::now() - t0;
+    result = in_order ? next : -1;
+  });
+  report(c, result, el, c.n);
+}
+
+// mpmc: 4 producers send 0..n-1 between them over one buffered channel
+// (capacity 1024), 4 consumers receive; the last producer to finish closes
+// the channel. result: the number of values received, or -1 if their sum
+// is not n*(n-1)/2 (lost or duplicated values).
+template <class Chans>
+void run_mpmc(const config& c) {
+  static constexpr long kProducers = 4, kConsumers = 4;
+  clk::duration el{};
+  long result = 0;
+  in_model(c, [&] {
+    auto ch = Chans::template make<long>(kBuffer);
+    auto counts = Chans::template make<long>(kConsumers);  // one per consumer
+    std::atomic<long> producers_left{kProducers};
+    std::atomic<long> sum{0};
+    const long n = c.n;
+    const auto t0 = clk::now();
+    for (long p = 0; p < kProducers; p++) {
+      start(c, [ch, n, p, &producers_left] {
+        for (long i = p * n / kProducers; i < (p + 1) * n / kProducers; i++) ch.send(i);
+        if (producers_left.fetch_sub(1) == 1) ch.close();
+      });
+    }
+    for (long k = 0; k < kConsumers; k++) {
+      start(c, [ch, counts, &sum] {
+        long got = 0, s = 0;
+        while (auto v = ch.recv()) {
+          got++;
+          s += *v;
+        }
+        sum.fetch_add(s);
+        counts.send(got);
+      });
+    }
+    long got = 0;
+    for (long k = 0; k < kConsumers; k++) got += *counts.recv();
+    el = clk::now() - t0;
+    result = sum.load() == n * (n - 1) / 2 ? got : -1;
+  });
+  report(c, result, el, c.n);
+}
+
+// select2 (capacity 0) and select2b (capacity 1024): two channels, each fed
+// by its own producer (0..n/2-1 and n/2..n-1); the main task receives n
+// values with a select over both. result: n if the values sum correctly.
+void run_select2(const config& c, std::size_t capacity) {
+  clk::duration el{};
+  long result = 0;
+  in_model(c, [&] {
+    auto a = weft::make_chan<long>(capacity);
+    auto b = weft::make_chan<long>(capacity);
+    const long n = c.n, half = c.n / 2;
+    const auto t0 = clk::now();
+    start(c, [a, half] {
+      for (long i = 0; i < half; i++) a.send(i);
+    });
+    start(c, [b, half, n] {
+      for (long i = half; i < n; i++) b.send(i);
+    });
+    long got = 0, sum = 0;
+    auto take = [&](std::optional<long> v) {
+      if (v) {
+        got++;
+        sum += *v;
+      }
+    };
+    for (long i = 0; i < n; i++) weft::select(weft::on_recv(a, take), weft::on_recv(b, take));
+    el = clk::now() - t0;
+    result = sum == n * (n - 1) / 2 ? got : -1;
+  });
+  report(c, result, el, c.n);
+}
+
+// mutex: 8 tasks share n lock/increment/unlock rounds on one weft::mutex.
+// result: the final counter.
+void run_mutex(const config& c) {
+  static constexpr long kTasks = 8;
+  clk::duration el{};
+  long result = 0;
+  in_model(c, [&] {
+    weft::mutex mu;
+    long counter = 0;  // guarded by mu
+    // Completion over a channel rather than a wait_group: the handle keeps
+    // it alive however late the last done-sender returns.
+    auto done = weft::make_chan<int>(kTasks);
+    const long n = c.n;
+    const auto t0 = clk::now();
+    for (long t = 0; t < kTasks; t++) {
+      start(c, [&mu, &counter, done, n, t] {
+        for (long i = t * n / kTasks; i < (t + 1) * n / kTasks; i++) {
+          std::lock_guard lk(mu);
+          counter++;
+        }
+        done.send(0);
+      });
+    }
+    for (long t = 0; t < kTasks; t++) (void)done.recv();
+    el = clk::now() - t0;
+    std::lock_guard lk(mu);
+    result = counter;
   });
   report(c, result, el, c.n);
 }
@@ -251,6 +463,7 @@ long default_n(const std::string& s) {
   if (s == "skynet") return 1000000;
   if (s == "spawn") return 100000;
   if (s == "yield" || s == "pingpong") return 1000000;
+  if (s == "spsc" || s == "mpmc" || s == "select2" || s == "select2b" || s == "mutex") return 1000000;
   if (s == "parked") return 100000;
   if (s == "idle") return 5000;
   return 0;
@@ -260,8 +473,11 @@ long default_n(const std::string& s) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle [--model=fibers|threads] "
-                         "[--workers=N] [--n=N]\n");
+    std::fprintf(stderr,
+                 "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle|spsc|mpmc|select2|select2b|mutex\n"
+                 "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N]\n"
+                 "--model=condvar (threads over a std::mutex + std::condition_variable queue) runs pingpong and "
+                 "mpmc only.\n");
     return 2;
   }
   config c;
@@ -270,6 +486,10 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--model=fibers") c.fibers = true;
     else if (a == "--model=threads") c.fibers = false;
+    else if (a == "--model=condvar") {
+      c.fibers = false;
+      c.condvar = true;
+    }
     else if (a.rfind("--workers=", 0) == 0) c.workers = static_cast<unsigned>(std::stoul(a.substr(10)));
     else if (a.rfind("--n=", 0) == 0) c.n = std::stol(a.substr(4));
     else {
@@ -278,11 +498,25 @@ int main(int argc, char** argv) {
     }
   }
   if (c.n == 0) c.n = default_n(c.scenario);
+  if (c.condvar) {
+    if (c.scenario == "pingpong") run_pingpong<cv_channels>(c);
+    else if (c.scenario == "mpmc") run_mpmc<cv_channels>(c);
+    else {
+      std::fprintf(stderr, "weft-bench: --model=condvar runs pingpong and mpmc only, not %s\n", c.scenario.c_str());
+      return 2;
+    }
+    return 0;
+  }
   if (c.scenario == "skynet") run_skynet(c);
   else if (c.scenario == "spawn") run_spawn(c);
   else if (c.scenario == "yield") run_yield(c);
   else if (c.scenario == "parked") run_parked(c);
-  else if (c.scenario == "pingpong") run_pingpong(c);
+  else if (c.scenario == "pingpong") run_pingpong<weft_channels>(c);
+  else if (c.scenario == "spsc") run_spsc(c);
+  else if (c.scenario == "mpmc") run_mpmc<weft_channels>(c);
+  else if (c.scenario == "select2") run_select2(c, 0);
+  else if (c.scenario == "select2b") run_select2(c, kBuffer);
+  else if (c.scenario == "mutex") run_mutex(c);
   else if (c.scenario == "idle") run_idle(c);
   else {
     std::fprintf(stderr, "weft-bench: unknown scenario %s\n", c.scenario.c_str());

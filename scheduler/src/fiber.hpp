@@ -58,9 +58,6 @@ struct fiber : fiber_base {
   wait_reason waiting;            // diagnostics: what the fiber is parked on
   std::size_t stack_size = 0;     // requested usable size
   std::size_t block_size = 0;     // bytes of this control block + closure
-  // References to the control block: the fiber's own, plus a spawned
-  // task's state placed after the closure (fiber_block_retain).
-  std::atomic<std::uint32_t> block_refs{1};
   const closure_vtable* vt = nullptr;
   void* closure = nullptr;
   // Registry links, guarded by shard->mu. A fiber joins the registry of

@@ -21,7 +21,7 @@
 
 namespace weft::detail {
 
-inline constexpr std::size_t kFiberBlock = 320;  // fiber (184 bytes) + closure (+ task state) up to 136
+inline constexpr std::size_t kFiberBlock = 256;  // fiber (176 bytes) + closures up to 80 bytes
 
 // Returns a block of kFiberBlock bytes (aligned to max_align_t), or of
 // `size` bytes from operator new when larger.

@@ -209,19 +209,6 @@ void fiber_abandon(fiber* f) noexcept {
   fiber_block_free(f, bytes);
 }
 
-void fiber_block_retain(fiber* f) noexcept { f->block_refs.fetch_add(1, std::memory_order_relaxed); }
-
-void fiber_block_release(fiber* f) noexcept {
-  // acq_rel: the last release sees every write the other holder made to
-  // the block. A count of 1 is ours alone: no RMW needed.
-  if (f->block_refs.load(std::memory_order_acquire) != 1 &&
-      f->block_refs.fetch_sub(1, std::memory_order_acq_rel) != 1)
-    return;
-  const std::size_t bytes = f->block_size;
-  f->~fiber();
-  fiber_block_free(f, bytes);
-}
-
 void fiber_start(fiber* f) {
   runtime* rt = the_runtime();
   rt->activity.fetch_add(1, std::memory_order_relaxed);

@@ -32,6 +32,7 @@
 #include <new>
 #include <typeinfo>
 
+#include "fiber_alloc.hpp"
 #include "runtime_impl.hpp"
 
 namespace weft::detail {
@@ -57,9 +58,10 @@ std::uint64_t xorshift(std::uint64_t& s) noexcept {
 
 void free_fiber(fiber* f) noexcept {
   if (f->ctx.st) stack_release(f->ctx.st);
-  f->ctx.st = stack{};
   context_destroy(f->ctx);
-  fiber_block_release(f);  // the block may live on for a task's result
+  const std::size_t bytes = f->block_size;
+  f->~fiber();
+  fiber_block_free(f, bytes);
 }
 
 void fiber_entry(transfer_t t) noexcept {

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -91,27 +92,33 @@ template <class F, class... A>
 auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f, A&&... a) {
   using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>;
   using S = task_state<R>;
-  auto body = [f = std::forward<F>(f), ... a = std::forward<A>(a)](S* st) mutable {
-    try {
-      if constexpr (std::is_void_v<R>)
-        std::invoke(std::move(f), std::move(a)...);
-      else
-        st->value.emplace(std::invoke(std::move(f), std::move(a)...));
-    } catch (...) {
-      st->error = std::current_exception();
-    }
-    task_complete(st);
-  };
-  // The closure: the body plus where its state is. A closure destroyed
-  // without running (the runtime shut down first) completes the task with
-  // fiber_cancelled, so no join() waits forever.
+  // The state is a separate small allocation, not part of the fiber's
+  // block: a spawner that joins late (spawn 100k, then join them) would
+  // otherwise keep every fiber's whole block alive until its join
+  // (measured: 38 MiB instead of 14 MiB peak, and slower).
+  auto* st = new S();
+  // A closure destroyed without running (the runtime shut down first)
+  // completes the task with fiber_cancelled, so no join() waits forever.
   struct closure {
-    decltype(body) run_body;
     S* st;
-    bool ran = false;
+    std::decay_t<F> fn;
+    std::tuple<std::decay_t<A>...> args;
+    bool ran = false;  // also set on a moved-from closure: it owes nothing
+    closure(S* s, std::decay_t<F>&& f2, std::tuple<std::decay_t<A>...>&& a2)
+        : st(s), fn(std::move(f2)), args(std::move(a2)) {}
+    closure(closure&& o) : st(o.st), fn(std::move(o.fn)), args(std::move(o.args)), ran(o.ran) { o.ran = true; }
+    closure& operator=(closure&&) = delete;
     void operator()() {
       ran = true;
-      run_body(st);
+      try {
+        if constexpr (std::is_void_v<R>)
+          std::apply(std::move(fn), std::move(args));
+        else
+          st->value.emplace(std::apply(std::move(fn), std::move(args)));
+      } catch (...) {
+        st->error = std::current_exception();
+      }
+      task_complete(st);
     }
     ~closure() {
       if (!ran) {
@@ -120,27 +127,13 @@ auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f,
       }
     }
   };
-  static_assert(alignof(closure) <= alignof(std::max_align_t) && alignof(S) <= alignof(std::max_align_t),
-                "over-aligned closures are not supported");
-  static constexpr closure_vtable vt{
-      [](void* p) { (*static_cast<closure*>(p))(); },
-      [](void* p) noexcept { static_cast<closure*>(p)->~closure(); },
-  };
-  constexpr std::size_t kAlign = alignof(std::max_align_t);
-  constexpr std::size_t state_at = (sizeof(closure) + kAlign - 1) / kAlign * kAlign;
-  void* mem = nullptr;
-  fiber* fb = fiber_create(state_at + sizeof(S), &vt, o, site, &mem);
-  S* st = ::new (static_cast<std::byte*>(mem) + state_at) S();
   try {
-    ::new (mem) closure{std::move(body), st};
+    launch(o, site,
+           closure(st, std::decay_t<F>(std::forward<F>(f)), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)));
   } catch (...) {
-    st->~S();
-    fiber_abandon(fb);
+    delete st;
     throw;
   }
-  st->block = fb;
-  fiber_block_retain(fb);  // for the state, released by its destroy
-  fiber_start(fb);
   return task<R>(st);
 }
 

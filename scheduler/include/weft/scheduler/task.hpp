@@ -24,8 +24,7 @@ struct task_state_base {
   void (*destroy)(task_state_base*) noexcept;
 };
 
-struct fiber;
-void fiber_block_release(fiber* f) noexcept;
+
 
 // Called by the fiber once the result or error is stored.
 void task_complete(task_state_base* s) noexcept;
@@ -35,26 +34,18 @@ bool task_done(const task_state_base* s) noexcept;
 // Drops one reference. The handle side reports an unobserved error.
 void task_release(task_state_base* s, bool handle_side) noexcept;
 
-// A task's state lives in its fiber's control block, after the closure
-// (one allocation per spawn); it keeps the block alive past the fiber's
-// exit until the handle lets go too.
 template <class S>
-void destroy_in_block(task_state_base* b) noexcept {
-  auto* s = static_cast<S*>(b);
-  fiber* blk = s->block;
-  s->~S();
-  fiber_block_release(blk);
+void delete_state(task_state_base* b) noexcept {
+  delete static_cast<S*>(b);
 }
 template <class T>
 struct task_state : task_state_base {
   std::optional<T> value;
-  fiber* block = nullptr;
-  task_state() { destroy = &destroy_in_block<task_state>; }
+  task_state() { destroy = &delete_state<task_state>; }
 };
 template <>
 struct task_state<void> : task_state_base {
-  fiber* block = nullptr;
-  task_state() { destroy = &destroy_in_block<task_state>; }
+  task_state() { destroy = &delete_state<task_state>; }
 };
 
 }  // namespace detail

@@ -25,11 +25,6 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
                     const std::source_location& site, void** closure);
 // Frees a fiber that was created but whose closure failed to construct.
 void fiber_abandon(fiber* f) noexcept;
-// The fiber's control block (and so anything placed after its closure,
-// such as a task's result) outlives the fiber until released: the fiber's
-// exit drops one reference, fiber_block_release another.
-void fiber_block_retain(fiber* f) noexcept;
-void fiber_block_release(fiber* f) noexcept;
 // Makes the fiber runnable: on the calling worker, or injected from a plain
 // thread.
 void fiber_start(fiber* f);

@@ -29,12 +29,12 @@ void chan_release(chan_core* c) noexcept {
   delete c;
 }
 
-op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self) noexcept {
+op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
   if (c->closed) return op_result::closed;
   if (waiter* r = c->recvq.claim(self)) {
     // A receiver waits: hand the value over directly (the buffer is empty).
     c->ops->move_construct(r->slot, value);
-    complete_waiter(r, outcome::done);
+    wake.add(r, outcome::done);
     return op_result::done;
   }
   if (c->count < c->cap) {
@@ -45,7 +45,7 @@ op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t
   return op_result::would_block;
 }
 
-op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self) noexcept {
+op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
   if (c->count > 0) {
     void* s = c->slot(0);
     c->ops->move_construct(out, s);
@@ -56,13 +56,13 @@ op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>*
     if (waiter* w = c->sendq.claim(self)) {
       c->ops->move_construct(c->slot(c->count), w->slot);
       c->count++;
-      complete_waiter(w, outcome::done);
+      wake.add(w, outcome::done);
     }
     return op_result::done;
   }
   if (waiter* w = c->sendq.claim(self)) {  // unbuffered rendezvous
     c->ops->move_construct(out, w->slot);
-    complete_waiter(w, outcome::done);
+    wake.add(w, outcome::done);
     return op_result::done;
   }
   return c->closed ? op_result::closed : op_result::would_block;
@@ -106,8 +106,9 @@ template <bool IsSend>
 op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock::time_point* deadline) {
   std::atomic<std::uint32_t> sel{0};
   waiter w;
+  wake_list wake;  // a counterpart we complete is woken after the unlock
   c->mu.lock();
-  op_result r = IsSend ? send_locked(c, slot, nullptr) : recv_locked(c, slot, nullptr);
+  op_result r = IsSend ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
   if (r != op_result::would_block) {
     c->mu.unlock();
     return r;
@@ -171,8 +172,9 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
 bool chan_try_send(chan_core* c, void* value) {
   note_plain_thread();
   if (c == nullptr) return false;
+  wake_list wake;
   c->mu.lock();
-  const op_result r = send_locked(c, value, nullptr);
+  const op_result r = send_locked(c, value, nullptr, wake);
   c->mu.unlock();
   if (r == op_result::closed) throw channel_closed("send on closed channel");
   return r == op_result::done;
@@ -202,8 +204,9 @@ recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::
 recv_status chan_try_recv(chan_core* c, void* out) {
   note_plain_thread();
   if (c == nullptr) return recv_status::empty;
+  wake_list wake;
   c->mu.lock();
-  const op_result r = recv_locked(c, out, nullptr);
+  const op_result r = recv_locked(c, out, nullptr, wake);
   c->mu.unlock();
   switch (r) {
     case op_result::done: return recv_status::value;
@@ -216,6 +219,7 @@ recv_status chan_try_recv(chan_core* c, void* out) {
 void chan_close(chan_core* c) {
   note_plain_thread();
   if (c == nullptr) throw channel_error("close of nil channel");
+  wake_list wake;  // every blocked receiver and sender, woken after unlock
   c->mu.lock();
   if (c->closed) {
     c->mu.unlock();
@@ -223,8 +227,8 @@ void chan_close(chan_core* c) {
   }
   c->closed = true;
   // Wake every waiter (invariant 3); buffered values stay for receivers.
-  while (waiter* w = c->recvq.claim(nullptr)) complete_waiter(w, outcome::closed);
-  while (waiter* w = c->sendq.claim(nullptr)) complete_waiter(w, outcome::closed);
+  while (waiter* w = c->recvq.claim(nullptr)) wake.add(w, outcome::closed);
+  while (waiter* w = c->sendq.claim(nullptr)) wake.add(w, outcome::closed);
   c->mu.unlock();
 }
 

@@ -41,8 +41,9 @@ enum class op_result : std::uint8_t { done, would_block, closed };
 
 // Requires c->mu. `self` is the caller's own select word (its waiters are
 // not counterparts), or null.
-op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self) noexcept;
-op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self) noexcept;
+// A counterpart waiter completed here is added to `wake`, woken after unlock.
+op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept;
+op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept;
 
 // Waits (parks) until the operation owning `sel` has been claimed, or until
 // `deadline` (if given) — then tries to cancel it with kSelCancelled.

@@ -37,8 +37,8 @@ std::uint64_t next_random() noexcept {
   return s;
 }
 
-op_result try_case(select_op& op, const std::atomic<std::uint32_t>* self) {
-  return op.is_send ? send_locked(op.ch, op.slot, self) : recv_locked(op.ch, op.slot, self);
+op_result try_case(select_op& op, const std::atomic<std::uint32_t>* self, wake_list& wake) {
+  return op.is_send ? send_locked(op.ch, op.slot, self, wake) : recv_locked(op.ch, op.slot, self, wake);
 }
 
 long finish(select_op& op, long i, op_result r) {
@@ -83,9 +83,13 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     for (std::size_t k = 0; k < n; k++) {
       select_op& op = ops[order[k]];
       if (op.ch == nullptr) continue;
-      op.ch->mu.lock();
-      const op_result r = try_case(op, nullptr);
-      op.ch->mu.unlock();
+      op_result r;
+      {
+        wake_list wake;  // woken after the unlock below, at scope exit
+        op.ch->mu.lock();
+        r = try_case(op, nullptr, wake);
+        op.ch->mu.unlock();
+      }
       if (r != op_result::would_block) return finish(op, order[k], r);
     }
     // 2. Default.

@@ -10,9 +10,12 @@
 //    winning case id (or kSelCancelled) by a single CAS: whoever wins that
 //    CAS, and only it, completes the operation. This is crossbeam's
 //    "selected" slot; Go's select locks every channel instead.
-// 3. The winner of the CAS dequeues the waiter, moves the value, writes
-//    `outcome`, unparks the owner and, as its very last touch of the
-//    waiter, sets `released` (release). The owner, once awake and seeing
+// 3. The winner of the CAS dequeues the waiter, moves the value and writes
+//    `outcome` under the channel lock; then, after unlocking (a wake_list,
+//    as Go's chansend readies the receiver after unlock: the unpark may
+//    take scheduler locks or wake a worker, which is no work for a lock
+//    others spin on), it unparks the owner and, as its very last touch of
+//    the waiter, sets `released` (release). The owner, once awake and seeing
 //    sel != 0, waits for `released` (acquire) before reading `outcome` or
 //    returning; it is nearly always set already, since the waker finished
 //    before the owner was even scheduled. (An earlier version re-took the
@@ -44,14 +47,26 @@ struct waiter {
   std::atomic<bool> released{false};  // invariant 3
 };
 
-// Completes a claimed waiter (invariant 3). Requires its channel's lock.
-inline void complete_waiter(waiter* w, outcome o) noexcept {
-  w->result = o;
-  parker* p = w->p;
-  unpark(*p);
-  // Release: pairs with await_release; after this store w may be gone.
-  w->released.store(true, std::memory_order_release);
-}
+// Claimed waiters to wake once the channel lock is released (invariant 3).
+// Declare one before taking the lock: its destructor runs after unlock.
+struct wake_list {
+  waiter* head = nullptr;
+  // Requires the channel's lock; w is claimed and dequeued.
+  void add(waiter* w, outcome o) noexcept {
+    w->result = o;
+    w->next = head;  // w is unlinked: its link is ours now
+    head = w;
+  }
+  ~wake_list() {
+    while (waiter* w = head) {
+      head = w->next;  // read before releasing: w may be gone after
+      parker* p = w->p;
+      unpark(*p);
+      // Release: pairs with await_release; after this store w may be gone.
+      w->released.store(true, std::memory_order_release);
+    }
+  }
+};
 
 // Waits until the claimer of w has finished with it (invariant 3).
 // Spins briefly, then yields the CPU: the waker may be a plain thread that

@@ -107,18 +107,7 @@ class local_queue {
 // workers skip the lock when it is empty.
 class inject_queue {
  public:
-  void push(fiber* f) noexcept {
-    std::lock_guard lk(mu_);
-    f->next = nullptr;
-    if (tail_ != nullptr)
-      tail_->next = f;
-    else
-      head_ = f;
-    tail_ = f;
-    // seq_cst: part of the wake protocol (runtime.cpp "Idle workers"):
-    // an idling worker that re-checks size after registering sees this.
-    size_.fetch_add(1, std::memory_order_seq_cst);
-  }
+  void push(fiber* f) noexcept { push_chain(f, f, 1); }
 
   // Pushes the chain first..last (linked by next) under one lock.
   void push_chain(fiber* first, fiber* last, std::size_t n) noexcept {
@@ -129,7 +118,9 @@ class inject_queue {
     else
       head_ = first;
     tail_ = last;
-    size_.fetch_add(n, std::memory_order_seq_cst);  // as in push()
+    // seq_cst: part of the wake protocol (runtime.cpp "Idle workers"):
+    // an idling worker that re-checks size after registering sees this.
+    size_.fetch_add(n, std::memory_order_seq_cst);
   }
 
   // Pops up to `max` fibers into `out`; returns how many.

@@ -7,9 +7,10 @@
 //    an empty buffer), and if sendq holds an open waiter then count == cap.
 // 3. Once closed, never reopened; sendq is empty (close woke every sender),
 //    and recvq is empty once the buffer is (close woke every receiver).
-// 4. Lock order: a channel's mu is taken alone (never two channel locks at
-//    once, select included) and before any scheduler lock (unpark may take
-//    those while mu is held). mu is never held across a park.
+// 4. Lock order: a channel's mu is a leaf: taken alone (never two channel
+//    locks at once, select included), with no scheduler lock taken under it
+//    (completed waiters are unparked after unlock, via wake_list). mu is
+//    never held across a park.
 #pragma once
 
 #include <atomic>

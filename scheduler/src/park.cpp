@@ -96,8 +96,6 @@ parker& current_parker() noexcept {
   return t_parker.p;
 }
 
-bool in_fiber() noexcept { return this_worker() != nullptr; }
-
 void thread_becomes_worker(bool entering) noexcept {
   thread_local bool was_counted = false;
   if (entering) {

@@ -36,9 +36,6 @@ using clock = std::chrono::steady_clock;
 // Do not keep it across the owner's exit. Callable from fibers and threads.
 parker& current_parker() noexcept;
 
-// Whether the caller is a fiber of a running weft runtime.
-bool in_fiber() noexcept;
-
 // Marks the calling plain thread as one that uses weft (a no-op in a
 // fiber). While such a thread is alive and not blocked in weft, the
 // deadlock detector assumes it may still wake a fiber. Channel and sync

@@ -86,16 +86,19 @@ void run_blocking(void (*fn)(void*), void* arg) {
   blocking_pool* bp = rt->blocking;
   blocking_job job{fn, arg, &current_parker(), {}, false};
   rt->blocking_inflight.fetch_add(1, std::memory_order_seq_cst);
+  bool grow = false;
   {
     std::lock_guard lk(bp->mu);
     bp->jobs.push_back(&job);
     if (bp->idle == 0 && bp->threads < bp->max_threads) {
-      bp->threads++;
-      std::thread([bp] { bp->thread_main(); }).detach();
+      bp->threads++;  // counted now, so stop() waits for it
+      grow = true;
     } else {
       bp->cv.notify_one();
     }
   }
+  // Thread creation (clone, stack mmap) outside the pool's lock.
+  if (grow) std::thread([bp] { bp->thread_main(); }).detach();
   for (;;) {
     {
       std::lock_guard jl(job.mu);

@@ -22,8 +22,9 @@
 // Deadlock (Go's "all goroutines are asleep"): when the last worker goes
 // to sleep with no timers pending, no weft::blocking call in flight and no
 // plain thread awake that has used weft, it waits a grace period (100 ms);
-// if nothing at all became runnable meanwhile, every fiber is parked for
-// good. The report lists each fiber's id, wait reason and spawn site.
+// if no worker resumed a fiber meanwhile (the per-worker `runs` counters),
+// every fiber is parked for good. The report lists each fiber's id, wait
+// reason and spawn site.
 //
 // Shutdown: main's exit sets main_done and cancels every other fiber
 // (cancel flag, then unpark): each unwinds from its next suspension point
@@ -150,6 +151,12 @@ void registry_remove(fiber* f) noexcept {
   s.count--;
 }
 
+std::uint64_t runtime::total_runs() const noexcept {
+  std::uint64_t n = 0;
+  for (worker* w : workers) n += w->runs.load(std::memory_order_acquire);
+  return n;
+}
+
 std::size_t runtime::live_fibers() noexcept {
   // Exits first, then creations: a fiber's creation happens before its exit,
   // so every exit we count has its creation counted too, and the result is
@@ -211,7 +218,6 @@ void fiber_abandon(fiber* f) noexcept {
 
 void fiber_start(fiber* f) {
   runtime* rt = the_runtime();
-  rt->activity.fetch_add(1, std::memory_order_relaxed);
   worker* w = this_worker();
   if (w != nullptr && w->rt == rt) {
     w->push_queue(f);
@@ -222,7 +228,6 @@ void fiber_start(fiber* f) {
 }
 
 void runtime::schedule(fiber* f) noexcept {
-  activity.fetch_add(1, std::memory_order_relaxed);
   worker* w = this_worker();
   if (w != nullptr && w->rt == this) {
     w->push_next(f);
@@ -325,20 +330,20 @@ void worker::sleep_until_work() {
   }
   std::int64_t deadline = rt->earliest_timer();
   bool deadlock_watch = false;
-  std::uint64_t activity = 0;
+  std::uint64_t runs = 0;
   if (!claimed && deadline == INT64_MAX && rt->opts.on_deadlock != deadlock_action::ignore &&
       !rt->deadlocked.load(std::memory_order_relaxed) &&
       rt->num_idle.load(std::memory_order_seq_cst) == rt->workers.size() &&
       rt->blocking_inflight.load(std::memory_order_seq_cst) == 0 &&
       g_threads_awake.load(std::memory_order_seq_cst) <= 0) {
     deadlock_watch = true;
-    activity = rt->activity.load(std::memory_order_seq_cst);
+    runs = rt->total_runs();
     deadline = now_ns() + kDeadlockGraceNs;
   }
   if (!claimed) futex_wait(&wake_word, 0, deadline);
   // Still registered as idle, so the detector's "every worker idle" holds.
   if (deadlock_watch && wake_word.load(std::memory_order_acquire) == 0 &&
-      rt->activity.load(std::memory_order_seq_cst) == activity)
+      rt->total_runs() == runs)
     rt->check_deadlock();
   // Acquire: pairs with wake_one's release store.
   if (wake_word.exchange(0, std::memory_order_acquire) == 1) {

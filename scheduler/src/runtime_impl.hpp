@@ -4,9 +4,11 @@
 //
 // Lock order (acquire left before right; never the reverse):
 //   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
-// and the leaves: blocking_pool::mu, the stack pool's mu. Channel locks
-// (channels layer) come before all of these: unpark() may take timer,
-// idle and inject locks while a channel lock is held.
+//   blocking_job::mu -> idle_mu -> inject_queue::mu
+// (the left-hand locks are held while calling unpark(), which may take
+// idle_mu and the injection queue's lock), and the leaves: blocking_pool::mu,
+// the stack pool's mu. The channels layer's locks (channel, sync primitive)
+// are leaves too: it wakes the waiters it completes only after unlocking.
 #pragma once
 
 #include <atomic>
@@ -82,6 +84,9 @@ struct worker {
   // them (plain load + store, release), anyone reads (acquire).
   std::atomic<std::uint64_t> created{0};
   std::atomic<std::uint64_t> exited{0};
+  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
+  // counter, so the switch path writes only its own cache line).
+  std::atomic<std::uint64_t> runs{0};
   void count(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
@@ -132,8 +137,6 @@ struct runtime {
   std::atomic<unsigned> num_spinning{0};
 
   std::atomic<std::uint64_t> next_id{1};
-  // Bumped whenever a fiber becomes runnable: the deadlock check compares it.
-  std::atomic<std::uint64_t> activity{0};
   std::atomic<unsigned> blocking_inflight{0};
   std::atomic<bool> main_done{false};
   // Set (seq_cst) when every fiber is to be cancelled: main returned, or a
@@ -151,6 +154,7 @@ struct runtime {
   bool any_work() const noexcept;
   std::int64_t earliest_timer() const noexcept;
   std::size_t live_fibers() noexcept;
+  std::uint64_t total_runs() const noexcept;
   void schedule(fiber* f) noexcept;  // make runnable from anywhere
   void on_main_done();
   void on_fiber_exit();

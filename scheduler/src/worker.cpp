@@ -151,6 +151,7 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
     set_state(to, fiber_state::running);
     target = &to->ctx;
   }
+  if (to != nullptr) count(runs);
   current = to;
   set_running_fiber(to);
   return *target;
@@ -186,6 +187,7 @@ void worker::resume(fiber* f) noexcept {
   }
   if (f->state == fiber_state::created) prepare(f);
   set_state(f, fiber_state::running);
+  count(runs);
   current = f;
   pending_from = nullptr;
   pending = after_switch::none;

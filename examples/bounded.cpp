@@ -40,7 +40,6 @@ int main(int argc, char** argv) {
       });
     wg.wait();
   });
-  std::printf("bounded (%s): %ld jobs, at most %d at once (limit %d)\n", m.name(), finished.load(), most.load(),
-              limit);
+  std::printf("bounded (%s): %ld jobs, at most %d at once (limit %d)\n", m.name(), finished.load(), most.load(), limit);
   return finished == jobs && most == limit ? 0 : 1;
 }

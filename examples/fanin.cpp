@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
       for (long i = 1; i <= n; i++) numbers.send(i);
       numbers.close();
     });
-    // Every worker is started before the cases below take pointers into
-    // `outputs`, so the vector never moves under them.
+    // `outputs` is complete before the cases below take pointers into it,
+    // so it never reallocates under them.
     std::vector<weft::chan<long>> outputs;
     for (int w = 0; w < workers; w++) {
       outputs.push_back(weft::make_chan<long>());

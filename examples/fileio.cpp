@@ -11,9 +11,10 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,13 +31,14 @@ std::uint64_t checksum(const std::string& data) {
   return h;
 }
 
-// File i's content: `size` pseudo-random bytes seeded by i (an LCG).
+// File i's content: `size` (a multiple of 8) pseudo-random bytes, an LCG
+// seeded by i.
 std::string content(long i, std::size_t size) {
   std::string s(size, '\0');
   std::uint64_t x = static_cast<std::uint64_t>(i) * 2654435761u + 1;
-  for (char& c : s) {
+  for (std::size_t at = 0; at < size; at += sizeof x) {
     x = x * 6364136223846793005u + 1442695040888963407u;
-    c = static_cast<char>(x >> 56);
+    std::memcpy(s.data() + at, &x, sizeof x);
   }
   return s;
 }
@@ -78,8 +80,9 @@ int main(int argc, char** argv) {
     for (long i = 0; i < n; i++)
       m.start([&path, read, i] {
         const std::string data = weft::blocking([&] {
-          std::ifstream in(path(i), std::ios::binary);
-          return std::string(std::istreambuf_iterator<char>(in), {});
+          std::ostringstream all;
+          all << std::ifstream(path(i), std::ios::binary).rdbuf();
+          return std::move(all).str();
         });
         read.send({i, data.size() == size ? checksum(data) : 0});
       });

@@ -1,4 +1,4 @@
-// 10. I/O-bound: n requests (default 10,000) in flight at once, each waiting
+// 10. I/O-bound: n requests (default 10,000) started at once, each waiting
 // a deterministic pseudo-random 50-200 ms, a sleep standing for a network or
 // disk round trip. CSP idea: a task that waits costs only its state. A
 // parked fiber holds a few KiB of stack and no thread, so under fibers the
@@ -56,8 +56,9 @@ int main(int argc, char** argv) {
       });
     wg.wait();
   });
-  std::printf("latency (%s): %ld requests of 50-200 ms (longest %ld ms) in %.0f ms, at most %ld waiting at once, "
-              "peak RSS %.1f MiB\n",
-              m.name(), served.load(), longest_ms, example::ms_since(t0), most_waiting.load(), example::peak_rss_mib());
+  std::printf(
+      "latency (%s): %ld requests of 50-200 ms (longest %ld ms) in %.0f ms, at most %ld waiting at once, "
+      "peak RSS %.1f MiB\n",
+      m.name(), served.load(), longest_ms, example::ms_since(t0), most_waiting.load(), example::peak_rss_mib());
   return served == n && waited_ms == expected_ms ? 0 : 1;
 }

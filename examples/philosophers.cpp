@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   std::atomic<int> eating{0}, most_eating{0}, fork_clashes{0};
   m.main_task([&] {
     std::array<weft::mutex, n> forks;
-    std::array<std::atomic<int>, n> holders{};  // who holds each fork right now: 0 or 1
+    std::array<std::atomic<int>, n> holders{};  // philosophers holding each fork: 0 or 1
     weft::wait_group wg;
     wg.add(n);
     for (int p = 0; p < n; p++)

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   const double ms = example::ms_since(t0);
   const long expected = sieve_count(n);
   std::printf("primes (%s", m.name());
-  if (workers != 0) std::printf(", %u workers", workers);
+  if (workers != 0) std::printf(" on %u worker%s", workers, workers == 1 ? "" : "s");
   std::printf("): %ld primes below %ld in %ld tasks, %.0f ms (sieve says %ld)\n", count, n, chunks, ms, expected);
   return count == expected ? 0 : 1;
 }

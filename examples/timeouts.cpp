@@ -29,8 +29,7 @@ std::optional<int> call(const example::model& m, ms latency, ms limit) {
     reply.send(42);
   });
   std::optional<int> got;
-  weft::select(weft::on_recv(reply, [&](std::optional<int> v) { got = v; }),
-               weft::on_recv(weft::after(limit), [] {}));
+  weft::select(weft::on_recv(reply, [&](std::optional<int> v) { got = v; }), weft::on_recv(weft::after(limit), [] {}));
   return got;
 }
 
@@ -62,7 +61,8 @@ int main(int argc, char** argv) {
     std::atomic<int> stopped{0};
     for (int g = 0; g < groups; g++) {
       wg[g].add(per_group);
-      for (int w = 0; w < per_group; w++) m.start([ctx = group[g], &stopped, &wg = wg[g]] { worker(ctx, stopped, wg); });
+      for (int w = 0; w < per_group; w++)
+        m.start([ctx = group[g], &stopped, &wg = wg[g]] { worker(ctx, stopped, wg); });
     }
     weft::sleep_for(20ms);
     group[0].cancel();

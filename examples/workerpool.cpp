@@ -1,12 +1,11 @@
 // 5. Worker pool: four long-lived workers take jobs (1 ms of simulated work
 // each) from one channel and answer on another; main feeds them several
-// batches, collects each batch's
-// results before sending the next, and shuts the pool down by closing the
-// job channel. CSP idea: a pool is nothing but tasks receiving from a shared
-// channel, so whichever worker is free takes the next job. Main feeds and
-// collects in one select ("send the next job" or "take a result"): with
-// unbuffered channels, sending the whole batch first would deadlock, the
-// workers blocked on results nobody reads yet.
+// batches, collects each batch's results before sending the next, and shuts
+// the pool down by closing the job channel. CSP idea: a pool is nothing but
+// tasks receiving from a shared channel, so whichever worker is free takes
+// the next job. Main feeds and collects in one select ("send the next job"
+// or "take a result"): with unbuffered channels, sending the whole batch
+// first would deadlock, the workers blocked on results nobody reads yet.
 
 #include <optional>
 #include <vector>
@@ -37,7 +36,9 @@ int main(int argc, char** argv) {
     wg.add(workers);
     for (int w = 0; w < workers; w++)
       m.start([jobs, results, &wg, &done = done_by[w]] {
-        for (job j : jobs) {  // until main closes `jobs`
+        // Until main closes `jobs`: one worker serves many jobs, batch
+        // after batch.
+        for (job j : jobs) {
           weft::sleep_for(std::chrono::milliseconds(1));  // the work
           results.send({j.batch, j.x, j.x * j.x});
           done++;

@@ -354,6 +354,81 @@ TEST_P(chan_test, select_fan_in_over_a_vector_of_cases) {
       opts());
 }
 
+// Buffered channels are a lock-free ring (chan_core.hpp): the smallest
+// rings wrap on every few values and keep senders and receivers blocking
+// and waking each other, the interleavings most likely to lose a wake-up.
+TEST_P(chan_test, stress_small_rings_no_value_lost_or_duplicated) {
+  const long per = scaled(80000) / 4;
+  run(
+      [per] {
+        for (std::size_t cap : {1, 2, 3}) mpmc(cap, 4, 4, per, false);
+        mpmc(1, 3, 3, per / 4, true);
+      },
+      opts());
+}
+
+// Senders racing a close: every send that returned was delivered, every
+// other one threw; nothing is lost in the buffer.
+TEST_P(chan_test, buffered_close_racing_senders_loses_nothing) {
+  run(
+      [] {
+        for (int round = 0; round < scaled(50); round++) {
+          auto c = make_chan<long>(4);
+          std::atomic<long> sent{0}, sent_sum{0};
+          std::vector<task<void>> senders;
+          for (long p = 0; p < 4; p++)
+            senders.push_back(spawn([c, p, &sent, &sent_sum] {
+              try {
+                for (long i = 0;; i++) {
+                  c.send(p * 1000000 + i);
+                  sent++;
+                  sent_sum += p * 1000000 + i;
+                }
+              } catch (const channel_closed&) {
+              }
+            }));
+          long got = 0, got_sum = 0;
+          for (int i = 0; i < 100; i++) {  // some traffic, then close mid-stream
+            got_sum += *c.recv();
+            got++;
+          }
+          c.close();
+          for (auto& s : senders) s.join();
+          while (auto v = c.recv()) {
+            got_sum += *v;
+            got++;
+          }
+          ASSERT_EQ(got, sent.load());
+          ASSERT_EQ(got_sum, sent_sum.load());
+        }
+      },
+      opts());
+}
+
+// Values still buffered when the last handle goes are destroyed, also
+// after the ring has wrapped.
+TEST_P(chan_test, undelivered_values_are_destroyed_with_the_channel) {
+  static std::atomic<int> alive{0};
+  struct counted {
+    counted() { alive++; }
+    counted(counted&&) noexcept { alive++; }
+    ~counted() { alive--; }
+  };
+  run(
+      [] {
+        {
+          auto c = make_chan<counted>(5);
+          for (int i = 0; i < 5; i++) c.send(counted{});
+          for (int i = 0; i < 4; i++) c.recv();
+          for (int i = 0; i < 3; i++) c.send(counted{});  // wraps
+          EXPECT_EQ(c.size(), 4u);
+          EXPECT_EQ(alive.load(), 4);
+        }
+        EXPECT_EQ(alive.load(), 0);
+      },
+      opts());
+}
+
 // Several selecting receivers over several channels: no value lost or
 // duplicated (Go: TestSelectStress, in spirit).
 TEST_P(chan_test, select_stress_fan_in_with_several_selectors) {

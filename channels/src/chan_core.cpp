@@ -2,19 +2,175 @@
 
 #include "chan_core.hpp"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include <weft/channels/chan.hpp>
 
 namespace weft::detail {
 
+namespace {
+
+// Moves the element at src into raw storage at dst; src keeps a moved-from
+// element (the caller still owns and destroys it).
+inline void move_value(const elem_ops* ops, void* dst, void* src) noexcept {
+  if (ops->trivial) {
+    switch (ops->size) {  // constant sizes become plain loads and stores
+      case 8: std::memcpy(dst, src, 8); return;
+      case 4: std::memcpy(dst, src, 4); return;
+      case 16: std::memcpy(dst, src, 16); return;
+      default: std::memcpy(dst, src, ops->size); return;
+    }
+  }
+  ops->move_construct(dst, src);
+}
+
+// Moves the element at src into dst and ends src's lifetime.
+inline void take_value(const elem_ops* ops, void* dst, void* src) noexcept {
+  move_value(ops, dst, src);
+  if (!ops->trivial) ops->destroy(src);
+}
+
+// Waiting for a peer that is between its index CAS and its stamp store:
+// nanoseconds, unless its thread lost the CPU — then give ours away.
+inline void backoff(int& spins) noexcept {
+  if (++spins < 64)
+    __builtin_ia32_pause();
+  else
+    sched_yield();
+}
+
+std::size_t round_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) / a * a; }
+
+// ---------------------------------------------------------------------------
+// Unbuffered: under c->mu. `self` is the caller's own select word (its
+// waiters are not counterparts), or null. A counterpart completed here is
+// added to `wake`, woken after unlock.
+
+op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+  if (c->closed) return op_result::closed;
+  if (waiter* r = c->recvq.claim(self)) {
+    move_value(c->ops, r->slot, value);
+    wake.add(r, outcome::done);
+    return op_result::done;
+  }
+  return op_result::would_block;
+}
+
+op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+  if (waiter* w = c->sendq.claim(self)) {
+    move_value(c->ops, out, w->slot);
+    wake.add(w, outcome::done);
+    return op_result::done;
+  }
+  return c->closed ? op_result::closed : op_result::would_block;
+}
+
+// ---------------------------------------------------------------------------
+// Buffered: the lock-free ring (chan_core.hpp, B1-B2).
+
+op_result ring_send(chan_core* c, void* value) noexcept {
+  std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
+  for (int spins = 0;;) {
+    if ((tail & c->mark_bit) != 0) return op_result::closed;
+    const std::uint64_t index = tail & (c->mark_bit - 1);
+    const std::uint64_t lap = tail & ~(c->one_lap - 1);
+    chan_core::slot_header* s = c->slot_at(index);
+    // Acquire: pairs with the release store of the receiver that emptied
+    // the slot last lap (its move out happens before our move in).
+    const std::uint64_t stamp = s->stamp.load(std::memory_order_acquire);
+    if (stamp == tail) {
+      const std::uint64_t next = index + 1 < c->cap ? tail + 1 : lap + c->one_lap;
+      // Seq_cst: one side of the Dekker pair of B3 (the other: push's
+      // store of `waiting` and ring_ready's loads).
+      if (c->tail.compare_exchange_weak(tail, next, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        move_value(c->ops, c->value_of(s), value);
+        // Release: pairs with ring_recv's acquire load of the stamp.
+        s->stamp.store(tail + 1, std::memory_order_release);
+        return op_result::done;
+      }
+      continue;  // the failed CAS reloaded tail
+    }
+    if (stamp + c->one_lap == tail + 1) {
+      // The slot still holds last lap's element: full, unless a receiver
+      // has claimed it and is still moving it out.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (c->head.load(std::memory_order_relaxed) + c->one_lap == tail) return op_result::would_block;
+    }
+    backoff(spins);  // a peer is between its CAS and its stamp store
+    tail = c->tail.load(std::memory_order_relaxed);
+  }
+}
+
+op_result ring_recv(chan_core* c, void* out) noexcept {
+  std::uint64_t head = c->head.load(std::memory_order_relaxed);
+  for (int spins = 0;;) {
+    const std::uint64_t index = head & (c->mark_bit - 1);
+    const std::uint64_t lap = head & ~(c->one_lap - 1);
+    chan_core::slot_header* s = c->slot_at(index);
+    // Acquire: pairs with ring_send's release store of the stamp.
+    const std::uint64_t stamp = s->stamp.load(std::memory_order_acquire);
+    if (stamp == head + 1) {
+      const std::uint64_t next = index + 1 < c->cap ? head + 1 : lap + c->one_lap;
+      // Seq_cst: B3, as in ring_send.
+      if (c->head.compare_exchange_weak(head, next, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        take_value(c->ops, out, c->value_of(s));
+        // Release: pairs with ring_send's acquire load of the stamp.
+        s->stamp.store(head + c->one_lap, std::memory_order_release);
+        return op_result::done;
+      }
+      continue;
+    }
+    if (stamp == head) {
+      // The slot is empty this lap: empty, unless a sender has claimed it
+      // and is still moving its element in.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      const std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
+      if ((tail & ~c->mark_bit) == head)
+        return (tail & c->mark_bit) != 0 ? op_result::closed : op_result::would_block;
+    }
+    backoff(spins);
+    head = c->head.load(std::memory_order_relaxed);
+  }
+}
+
+// Whether a send (or receive) on the ring would not block now, or the
+// channel is closed. Seq_cst loads: B3.
+bool ring_ready(const chan_core* c, bool is_send) noexcept {
+  const std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
+  const std::uint64_t head = c->head.load(std::memory_order_seq_cst);
+  if ((tail & c->mark_bit) != 0) return true;
+  return is_send ? head + c->one_lap != tail : head != tail;
+}
+
+// Claims one waiter of q (outcome::retry) and wakes it after unlocking.
+void notify_one(chan_core* c, waitq& q) noexcept {
+  wake_list wake;
+  c->mu.lock();
+  if (waiter* w = q.claim(nullptr)) wake.add(w, outcome::retry);
+  c->mu.unlock();
+}
+
+}  // namespace
+
 chan_core* chan_create(const elem_ops* ops, std::size_t capacity) {
   auto* c = new chan_core;
   c->ops = ops;
   c->cap = capacity;
   if (capacity > 0) {
-    c->buf = static_cast<std::byte*>(::operator new(capacity * ops->size, std::align_val_t(ops->align)));
+    c->mark_bit = std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1);
+    c->one_lap = c->mark_bit * 2;
+    const std::size_t align = std::max(ops->align, alignof(chan_core::slot_header));
+    c->value_offset = round_up(sizeof(chan_core::slot_header), align);
+    c->slot_size = round_up(c->value_offset + ops->size, align);
+    c->ring = static_cast<std::byte*>(
+        ::operator new(capacity * c->slot_size, std::align_val_t(std::max<std::size_t>(align, 64))));
+    for (std::size_t i = 0; i < capacity; i++) new (c->slot_at(i)) chan_core::slot_header{i};  // B1: lap 0
   }
   return c;
 }
@@ -24,48 +180,81 @@ void chan_retain(chan_core* c) noexcept { c->refs.fetch_add(1, std::memory_order
 void chan_release(chan_core* c) noexcept {
   // acq_rel: the last release sees every other handle's writes.
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  for (std::size_t i = 0; i < c->count; i++) c->ops->destroy(c->slot(i));
-  if (c->buf != nullptr) ::operator delete(c->buf, std::align_val_t(c->ops->align));
+  if (c->cap > 0) {
+    if (!c->ops->trivial) {
+      // Destroy what was sent and never received: slots head .. tail.
+      const std::uint64_t end = c->tail.load(std::memory_order_relaxed) & ~c->mark_bit;
+      for (std::uint64_t pos = c->head.load(std::memory_order_relaxed); pos != end;) {
+        const std::uint64_t index = pos & (c->mark_bit - 1);
+        c->ops->destroy(c->value_of(c->slot_at(index)));
+        pos = index + 1 < c->cap ? pos + 1 : (pos & ~(c->one_lap - 1)) + c->one_lap;
+      }
+    }
+    const std::size_t align = std::max(c->ops->align, alignof(chan_core::slot_header));
+    ::operator delete(c->ring, std::align_val_t(std::max<std::size_t>(align, 64)));
+  }
   delete c;
 }
 
-op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
-  if (c->closed) return op_result::closed;
-  if (waiter* r = c->recvq.claim(self)) {
-    // A receiver waits: hand the value over directly (the buffer is empty).
-    c->ops->move_construct(r->slot, value);
-    wake.add(r, outcome::done);
-    return op_result::done;
+op_result try_send_op(chan_core* c, void* value) {
+  if (c->cap == 0) {
+    wake_list wake;
+    c->mu.lock();
+    const op_result r = send_locked(c, value, nullptr, wake);
+    c->mu.unlock();
+    return r;
   }
-  if (c->count < c->cap) {
-    c->ops->move_construct(c->slot(c->count), value);
-    c->count++;
-    return op_result::done;
-  }
-  return op_result::would_block;
+  const op_result r = ring_send(c, value);
+  // Seq_cst: B3.
+  if (r == op_result::done && c->recvq.waiting.load(std::memory_order_seq_cst)) notify_one(c, c->recvq);
+  return r;
 }
 
-op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
-  if (c->count > 0) {
-    void* s = c->slot(0);
-    c->ops->move_construct(out, s);
-    c->ops->destroy(s);
-    c->head = (c->head + 1) % c->cap;
-    c->count--;
-    // A sender waits on the full buffer: its value takes the freed place.
-    if (waiter* w = c->sendq.claim(self)) {
-      c->ops->move_construct(c->slot(c->count), w->slot);
-      c->count++;
-      wake.add(w, outcome::done);
-    }
-    return op_result::done;
+op_result try_recv_op(chan_core* c, void* out) {
+  if (c->cap == 0) {
+    wake_list wake;
+    c->mu.lock();
+    const op_result r = recv_locked(c, out, nullptr, wake);
+    c->mu.unlock();
+    return r;
   }
-  if (waiter* w = c->sendq.claim(self)) {  // unbuffered rendezvous
-    c->ops->move_construct(out, w->slot);
-    wake.add(w, outcome::done);
-    return op_result::done;
+  const op_result r = ring_recv(c, out);
+  // Seq_cst: B3.
+  if (r == op_result::done && c->sendq.waiting.load(std::memory_order_seq_cst)) notify_one(c, c->sendq);
+  return r;
+}
+
+bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atomic<std::uint32_t>* self) {
+  waitq& q = is_send ? c->sendq : c->recvq;
+  c->mu.lock();
+  bool ready;
+  if (c->cap == 0) {
+    ready = c->closed || (is_send ? c->recvq.has_other(self) : c->sendq.has_other(self));
+    if (!ready) q.push(&w);
+  } else {
+    q.push(&w);  // B3: queue first, then look
+    ready = c->closed || ring_ready(c, is_send);
+    if (ready) q.remove(&w);
   }
-  return c->closed ? op_result::closed : op_result::would_block;
+  c->mu.unlock();
+  return !ready;
+}
+
+std::uint64_t state_version(const chan_core* c) noexcept {
+  // Positions only grow (B1) and close sets a bit of tail (B2): the sum
+  // changes with any of them.
+  if (c->cap > 0) return c->head.load(std::memory_order_seq_cst) + c->tail.load(std::memory_order_seq_cst);
+  return c->recvq.changes.load(std::memory_order_seq_cst) + c->sendq.changes.load(std::memory_order_seq_cst);
+}
+
+void dequeue(chan_core* c, waiter& w, bool is_send) {
+  c->mu.lock();
+  (is_send ? c->sendq : c->recvq).remove(&w);
+  c->mu.unlock();
+}
+
+void pass_on_wakeup(chan_core* c, bool is_send) {
+  if (c->cap > 0) notify_one(c, is_send ? c->sendq : c->recvq);
 }
 
 std::uint32_t wait_selected(std::atomic<std::uint32_t>& sel, wait_reason why,
@@ -104,49 +293,57 @@ namespace {
 // its protocol (waiter.hpp) without the bookkeeping for several cases.
 template <bool IsSend>
 op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock::time_point* deadline) {
-  std::atomic<std::uint32_t> sel{0};
-  waiter w;
-  wake_list wake;  // a counterpart we complete is woken after the unlock
-  c->mu.lock();
-  op_result r = IsSend ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
-  if (r != op_result::would_block) {
-    c->mu.unlock();
-    return r;
-  }
-  if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) {
-    c->mu.unlock();
-    return op_result::would_block;
-  }
-  w.sel = &sel;
-  w.case_id = 1;
-  w.p = &current_parker();
-  w.slot = slot;
-  (IsSend ? c->sendq : c->recvq).push(&w);
-  c->mu.unlock();
-
-  std::uint32_t s;
-  try {
-    s = wait_selected(sel, {IsSend ? "chan send" : "chan receive", c}, deadline);
-  } catch (...) {
-    c->mu.lock();
-    (IsSend ? c->sendq : c->recvq).remove(&w);
-    c->mu.unlock();
-    // If a value was delivered before we were cancelled, drop it.
-    if (sel.load(std::memory_order_acquire) == 1) {
-      await_release(w);
-      if (!IsSend && w.result == outcome::done) c->ops->destroy(slot);
+  for (;;) {
+    std::atomic<std::uint32_t> sel{0};
+    waiter w;
+    w.sel = &sel;
+    w.case_id = 1;
+    w.p = &current_parker();
+    w.slot = slot;
+    if (c->cap == 0) {
+      // Unbuffered: try and queue under one lock.
+      wake_list wake;  // a counterpart we complete is woken after the unlock
+      c->mu.lock();
+      const op_result r = IsSend ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
+      if (r != op_result::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline)) {
+        c->mu.unlock();
+        return r;
+      }
+      (IsSend ? c->sendq : c->recvq).push(&w);
+      c->mu.unlock();
+    } else {
+      const op_result r = IsSend ? try_send_op(c, slot) : try_recv_op(c, slot);
+      if (r != op_result::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline))
+        return r;
+      if (!enqueue_unless_ready(c, w, IsSend, nullptr)) continue;
     }
-    throw;
+
+    std::uint32_t s;
+    try {
+      s = wait_selected(sel, {IsSend ? "chan send" : "chan receive", c}, deadline);
+    } catch (...) {
+      dequeue(c, w, IsSend);
+      if (sel.load(std::memory_order_acquire) == 1) {
+        await_release(w);
+        if (w.result == outcome::retry)
+          pass_on_wakeup(c, IsSend);  // B4
+        else if (!IsSend && w.result == outcome::done)
+          c->ops->destroy(slot);  // a value delivered before we were cancelled
+      }
+      throw;
+    }
+    if (s == kSelCancelled) {  // timed out: we are still queued
+      dequeue(c, w, IsSend);
+      return op_result::would_block;
+    }
+    // Claimed (and so dequeued) by a waker: wait until it is done with w.
+    await_release(w);
+    switch (w.result) {
+      case outcome::done: return op_result::done;
+      case outcome::closed: return op_result::closed;
+      default: break;  // retry (buffered): try again, the deadline permitting
+    }
   }
-  if (s == kSelCancelled) {  // timed out: we are still queued
-    c->mu.lock();
-    (IsSend ? c->sendq : c->recvq).remove(&w);
-    c->mu.unlock();
-    return op_result::would_block;
-  }
-  // Claimed (and so dequeued) by a waker: wait until it is done with w.
-  await_release(w);
-  return w.result == outcome::done ? op_result::done : op_result::closed;
 }
 
 }  // namespace
@@ -172,10 +369,7 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
 bool chan_try_send(chan_core* c, void* value) {
   note_plain_thread();
   if (c == nullptr) return false;
-  wake_list wake;
-  c->mu.lock();
-  const op_result r = send_locked(c, value, nullptr, wake);
-  c->mu.unlock();
+  const op_result r = try_send_op(c, value);
   if (r == op_result::closed) throw channel_closed("send on closed channel");
   return r == op_result::done;
 }
@@ -204,10 +398,7 @@ recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::
 recv_status chan_try_recv(chan_core* c, void* out) {
   note_plain_thread();
   if (c == nullptr) return recv_status::empty;
-  wake_list wake;
-  c->mu.lock();
-  const op_result r = recv_locked(c, out, nullptr, wake);
-  c->mu.unlock();
+  const op_result r = try_recv_op(c, out);
   switch (r) {
     case op_result::done: return recv_status::value;
     case op_result::closed: return recv_status::closed;
@@ -226,18 +417,30 @@ void chan_close(chan_core* c) {
     throw channel_closed("close of closed channel");
   }
   c->closed = true;
-  // Wake every waiter (invariant 3); buffered values stay for receivers.
-  while (waiter* w = c->recvq.claim(nullptr)) wake.add(w, outcome::closed);
-  while (waiter* w = c->sendq.claim(nullptr)) wake.add(w, outcome::closed);
+  c->recvq.changes.fetch_add(1, std::memory_order_seq_cst);  // state_version
+  // Wake every waiter (U2). A buffered channel's waiters retry (B4) and
+  // find the values still buffered, then the mark (B2).
+  // Seq_cst: orders the mark with B3's loads like a send's tail CAS.
+  if (c->cap > 0) c->tail.fetch_or(c->mark_bit, std::memory_order_seq_cst);
+  const outcome o = c->cap > 0 ? outcome::retry : outcome::closed;
+  while (waiter* w = c->recvq.claim(nullptr)) wake.add(w, o);
+  while (waiter* w = c->sendq.claim(nullptr)) wake.add(w, o);
   c->mu.unlock();
 }
 
 std::size_t chan_size(chan_core* c) noexcept {
-  if (c == nullptr) return 0;
-  c->mu.lock();
-  const std::size_t n = c->count;
-  c->mu.unlock();
-  return n;
+  if (c == nullptr || c->cap == 0) return 0;
+  for (;;) {
+    // A consistent snapshot: tail unchanged around the head load.
+    const std::uint64_t tail = c->tail.load(std::memory_order_seq_cst) & ~c->mark_bit;
+    const std::uint64_t head = c->head.load(std::memory_order_seq_cst);
+    if ((c->tail.load(std::memory_order_seq_cst) & ~c->mark_bit) != tail) continue;
+    const std::uint64_t hix = head & (c->mark_bit - 1);
+    const std::uint64_t tix = tail & (c->mark_bit - 1);
+    if (hix < tix) return tix - hix;
+    if (hix > tix) return c->cap - hix + tix;
+    return tail == head ? 0 : c->cap;
+  }
 }
 
 std::size_t chan_capacity(chan_core* c) noexcept { return c == nullptr ? 0 : c->cap; }

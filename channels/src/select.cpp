@@ -4,7 +4,9 @@
 // 1. Poll: visit the cases in a uniformly random order, each under its own
 //    channel's lock; the first ready case runs. Ready cases are therefore
 //    chosen uniformly at random, as Go's pollorder does.
-// 2. If none is ready and there is a default, return kSelectNone.
+// 2. If none is ready and there is a default, return kSelectNone — once a
+//    second collect of the channels' versions shows that none was ready
+//    at one moment (Go's TestNonblockSelectRace).
 // 3. Register: visit the cases again in the same order and queue a waiter
 //    on each, under that channel's lock. If a case has become ready
 //    meanwhile, claim our own select word with kAborted (so no waker can
@@ -17,8 +19,12 @@
 // 5. Unregister: lock each registered channel once and remove our waiter if
 //    still queued; wait for the winner's waker to release its waiter
 //    (waiter.hpp invariant 3).
+// 6. A win on a buffered channel is a wake-up, not a value (chan_core.hpp,
+//    B4): try that case first, and go back to 1 if a peer took the value.
 
 #include <memory>
+#include <new>
+#include <type_traits>
 #include <vector>
 
 #include <weft/channels/chan.hpp>
@@ -37,8 +43,14 @@ std::uint64_t next_random() noexcept {
   return s;
 }
 
-op_result try_case(select_op& op, const std::atomic<std::uint32_t>* self, wake_list& wake) {
-  return op.is_send ? send_locked(op.ch, op.slot, self, wake) : recv_locked(op.ch, op.slot, self, wake);
+// A uniformly distributed index below n, without a division (Lemire's
+// multiply-shift; the bias for n below 2^32 is below 2^-32).
+std::uint32_t random_below(std::size_t n) noexcept {
+  return static_cast<std::uint32_t>((static_cast<unsigned __int128>(next_random() >> 32) * n) >> 32);
+}
+
+op_result try_case(select_op& op) {
+  return op.is_send ? try_send_op(op.ch, op.slot) : try_recv_op(op.ch, op.slot);
 }
 
 long finish(select_op& op, long i, op_result r) {
@@ -65,35 +77,53 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     order = order_heap.get();
   }
   for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
-  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[next_random() % i]);
+  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
 
   constexpr std::uint32_t kAborted = kSelCancelled - 1;
-  waiter waiters_inline[kInline];
-  std::unique_ptr<waiter[]> waiters_heap;
-  waiter* ws = waiters_inline;
+  // Waiters are constructed only when the select registers (step 3): the
+  // poll that finds a ready case should not pay for zeroing them.
+  static_assert(std::is_trivially_destructible_v<waiter> && alignof(waiter) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  alignas(waiter) std::byte waiters_inline[kInline * sizeof(waiter)];
+  std::unique_ptr<std::byte[]> waiters_heap;
+  auto* ws = reinterpret_cast<waiter*>(waiters_inline);
   if (n > kInline) {
-    waiters_heap.reset(new waiter[n]);
-    ws = waiters_heap.get();
+    waiters_heap.reset(new std::byte[n * sizeof(waiter)]);
+    ws = reinterpret_cast<waiter*>(waiters_heap.get());
   }
   bool all_nil = true;
   for (std::size_t i = 0; i < n; i++) all_nil = all_nil && ops[i].ch == nullptr;
 
-  for (;;) {
+  std::uint64_t versions_inline[kInline];
+  std::unique_ptr<std::uint64_t[]> versions_heap;
+  std::uint64_t* versions = versions_inline;
+  if (nonblocking && n > kInline) {
+    versions_heap.reset(new std::uint64_t[n]);
+    versions = versions_heap.get();
+  }
+
+  for (int collects = 0;;) {
     // 1. Poll.
     for (std::size_t k = 0; k < n; k++) {
       select_op& op = ops[order[k]];
       if (op.ch == nullptr) continue;
-      op_result r;
-      {
-        wake_list wake;  // woken after the unlock below, at scope exit
-        op.ch->mu.lock();
-        r = try_case(op, nullptr, wake);
-        op.ch->mu.unlock();
-      }
+      if (nonblocking) versions[k] = state_version(op.ch);
+      const op_result r = try_case(op);
       if (r != op_result::would_block) return finish(op, order[k], r);
     }
-    // 2. Default.
-    if (nonblocking) return kSelectNone;
+    // 2. Default, if no case was ready at one and the same moment. Each
+    // case was seen not ready while its channel's version stayed what it
+    // was before the attempt; if no version has changed since, the moment
+    // this second collect begins had them all not ready (a double-collect
+    // snapshot; Go gets it by locking every channel). Otherwise poll again
+    // — a bounded number of times: under a storm of traffic that never
+    // makes a case ready, the default is taken from the last poll.
+    if (nonblocking) {
+      bool stable = true;
+      for (std::size_t k = 0; k < n && stable; k++)
+        stable = ops[order[k]].ch == nullptr || state_version(ops[order[k]].ch) == versions[k];
+      if (stable || ++collects == 1000) return kSelectNone;
+      continue;
+    }
     if (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline) return kSelectTimeout;
 
     // 3. Register. A case that became ready since the poll aborts the
@@ -107,35 +137,21 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
       const std::uint32_t i = order[registered];
       select_op& op = ops[i];
       if (op.ch == nullptr) continue;
-      waiter& w = ws[i];
-      w.prev = w.next = nullptr;
-      w.queued = false;
-      w.result = outcome::pending;
-      w.released.store(false, std::memory_order_relaxed);
+      waiter& w = *new (&ws[i]) waiter;
       w.sel = &sel;
       w.case_id = i + 1;
       w.p = me;
       w.slot = op.slot;
-      op.ch->mu.lock();
-      const bool ready = op.ch->closed ||
-                         (op.is_send ? op.ch->count < op.ch->cap || op.ch->recvq.has_other(&sel)
-                                     : op.ch->count > 0 || op.ch->sendq.has_other(&sel));
-      if (ready) {
-        op.ch->mu.unlock();
+      if (!enqueue_unless_ready(op.ch, w, op.is_send, &sel)) {
         std::uint32_t open = 0;
         sel.compare_exchange_strong(open, kAborted, std::memory_order_acq_rel, std::memory_order_acquire);
         break;  // aborted, or already claimed from another channel
       }
-      (op.is_send ? op.ch->sendq : op.ch->recvq).push(&w);
-      op.ch->mu.unlock();
     }
     auto unregister = [&] {
       for (std::size_t k = 0; k < registered; k++) {
         select_op& op = ops[order[k]];
-        if (op.ch == nullptr) continue;
-        op.ch->mu.lock();
-        (op.is_send ? op.ch->sendq : op.ch->recvq).remove(&ws[order[k]]);
-        op.ch->mu.unlock();
+        if (op.ch != nullptr) dequeue(op.ch, ws[order[k]], op.is_send);
       }
     };
 
@@ -148,9 +164,12 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
       // A value delivered before cancellation is dropped.
       const std::uint32_t won = sel.load(std::memory_order_acquire);
       if (won != 0 && won < kAborted) {
+        select_op& op = ops[won - 1];
         await_release(ws[won - 1]);
-        if (!ops[won - 1].is_send && ws[won - 1].result == outcome::done)
-          ops[won - 1].ch->ops->destroy(ops[won - 1].slot);
+        if (ws[won - 1].result == outcome::retry)
+          pass_on_wakeup(op.ch, op.is_send);  // chan_core.hpp, B4
+        else if (!op.is_send && ws[won - 1].result == outcome::done)
+          op.ch->ops->destroy(op.slot);
       }
       throw;
     }
@@ -160,6 +179,14 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     if (s == kSelCancelled) return kSelectTimeout;
     const long i = static_cast<long>(s) - 1;
     await_release(ws[i]);
+    if (ws[i].result == outcome::retry) {
+      // A buffered channel became ready for case i (B4): try it first, so
+      // the wake-up is not wasted on another case; poll again if a peer
+      // got there first.
+      const op_result r = try_case(ops[i]);
+      if (r != op_result::would_block) return finish(ops[i], i, r);
+      continue;
+    }
     return finish(ops[i], i, ws[i].result == outcome::done ? op_result::done : op_result::closed);
   }
 }

@@ -10,16 +10,20 @@
 //    winning case id (or kSelCancelled) by a single CAS: whoever wins that
 //    CAS, and only it, completes the operation. This is crossbeam's
 //    "selected" slot; Go's select locks every channel instead.
-// 3. The winner of the CAS dequeues the waiter, moves the value and writes
-//    `outcome` under the channel lock; then, after unlocking (a wake_list,
-//    as Go's chansend readies the receiver after unlock: the unpark may
-//    take scheduler locks or wake a worker, which is no work for a lock
-//    others spin on), it unparks the owner and, as its very last touch of
-//    the waiter, sets `released` (release). The owner, once awake and seeing
-//    sel != 0, waits for `released` (acquire) before reading `outcome` or
-//    returning; it is nearly always set already, since the waker finished
-//    before the owner was even scheduled. (An earlier version re-took the
-//    channel lock instead: two more atomic RMWs on every hand-off.)
+// 3. The winner of the CAS dequeues the waiter and writes `result` under the
+//    channel lock — on an unbuffered channel after moving the value (a
+//    hand-off: `done` or `closed`), on a buffered one without moving
+//    anything (`retry`: the channel became ready, try again; see
+//    chan_core.hpp). Then, after unlocking (a wake_list, as Go's chansend
+//    readies the receiver after unlock: the unpark may take scheduler locks
+//    or wake a worker, which is no work for a lock others spin on), it
+//    unparks the owner and, as its very last touch of the waiter, sets
+//    `released` (release). The owner, once awake and seeing sel != 0, waits
+//    for `released` (acquire) before reading `result` or returning; it is
+//    nearly always set already, since the waker finished before the owner
+//    was even scheduled.
+// 4. waitq::waiting is true while the queue holds a waiter (written under
+//    the lock, read without it by buffered channels' fast paths).
 #pragma once
 
 #include <sched.h>
@@ -33,7 +37,7 @@ namespace weft::detail {
 
 inline constexpr std::uint32_t kSelCancelled = 0xFFFF'FFFFu;
 
-enum class outcome : std::uint8_t { pending, done, closed };
+enum class outcome : std::uint8_t { pending, done, closed, retry };
 
 struct waiter {
   waiter* prev = nullptr;
@@ -84,6 +88,12 @@ inline void await_release(const waiter& w) noexcept {
 struct waitq {
   waiter* head = nullptr;
   waiter* tail = nullptr;
+  // Invariant 4. Seq_cst store on push: the Dekker pair with a buffered
+  // channel's index CAS (chan_core.hpp, invariant B3).
+  std::atomic<bool> waiting{false};
+  // Bumped on every push and removal (seq_cst): part of an unbuffered
+  // channel's state version, read by non-blocking select (select.cpp).
+  std::atomic<std::uint64_t> changes{0};
 
   bool empty() const noexcept { return head == nullptr; }
   void push(waiter* w) noexcept {
@@ -95,6 +105,8 @@ struct waitq {
       head = w;
     tail = w;
     w->queued = true;
+    waiting.store(true, std::memory_order_seq_cst);
+    changes.fetch_add(1, std::memory_order_seq_cst);
   }
   void remove(waiter* w) noexcept {
     if (!w->queued) return;
@@ -108,6 +120,9 @@ struct waitq {
       tail = w->prev;
     w->prev = w->next = nullptr;
     w->queued = false;
+    changes.fetch_add(1, std::memory_order_seq_cst);
+    // Relaxed: a stale true only sends a notifier to the lock for nothing.
+    if (head == nullptr) waiting.store(false, std::memory_order_relaxed);
   }
   // Dequeues and claims (invariant 2) the first waiter that is still open,
   // dropping ones whose operation completed elsewhere and skipping (leaving

@@ -32,6 +32,7 @@ inline constexpr elem_ops elem_ops_for{
     alignof(T),
     [](void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); },
     [](void* p) noexcept { static_cast<T*>(p)->~T(); },
+    std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
 };
 
 template <class T>

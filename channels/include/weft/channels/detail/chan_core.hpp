@@ -15,6 +15,8 @@ struct elem_ops {
   std::size_t align;
   void (*move_construct)(void* dst, void* src) noexcept;  // dst is raw storage
   void (*destroy)(void* p) noexcept;
+  // Trivially copyable and destructible: moved with memcpy, never destroyed.
+  bool trivial = false;
 };
 
 struct chan_core;

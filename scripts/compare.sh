@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job: builds weft (Release) and the reference programs, then runs
 # weft-compare: weft M:N vs weft N:1 vs 1:1 threads vs Boost.Fiber vs Go,
-# and prints the table. Extra arguments go to weft-compare (e.g. --quick,
-# --full, --scenarios=skynet,spawn, --out=DIR).
+# and prints the table. Extra arguments go to weft-compare: --quick (the
+# default: every scenario at small sizes, under 3 minutes on 2 cores),
+# --normal or --full for larger sizes, --scenarios=sieve,scale to pick,
+# --out DIR to also write results.json, results.md and (with gnuplot) the
+# PNG plots time.png, memory.png and scaling.png.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/install-deps.sh"

@@ -1,7 +1,8 @@
 // boost-fiber-bench: the Boost.Fiber (1.74) reference for weft's macro
 // benchmark scenarios. It does not use weft at all.
 //
-//   boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex>
+//   boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex|
+//                      sieve|workerpool|cpusplit|latency|fileio|scale>
 //                     [--workers=N] [--n=N] [--idle=sleep|spin]
 //
 // select2 and select2b are accepted but not supported (Boost.Fiber has no
@@ -15,7 +16,8 @@
 //               elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [variant=spin]
 //
 // (on one line). `result` is the correctness value: the skynet sum
-// n*(n-1)/2, or n for every other scenario. `elapsed_ns` is measured around
+// n*(n-1)/2, the n-th prime (sieve), the number of primes below n
+// (cpusplit), or n for every other scenario. `elapsed_ns` is measured around
 // the workload only: the worker threads are already running and registered
 // with the scheduler when the clock starts.
 //
@@ -87,6 +89,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -99,6 +102,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "../common/workloads.hpp"
 
 namespace {
 
@@ -409,11 +414,186 @@ outcome run_mutex(long n, unsigned workers, bool suspend) {
 }
 
 // ---------------------------------------------------------------------------
+// The application-shaped scenarios (see bench/weft/app_scenarios.cpp for the
+// full description; the workloads come from bench/common/workloads.hpp).
+// Every fiber is joined, after the clock stops, before its channels go out
+// of scope (note 5).
+
+constexpr std::size_t kReportBuffer = 1024;  // holds 1023 (note 6)
+constexpr long kPoolWorkers = 8;
+constexpr std::size_t kPoolBuffer = 64;  // holds 63 (note 6)
+
+// sieve: Go's prime sieve over unbuffered channels, with the explicit stop
+// of weft-bench: after the n-th prime main raises `stop` and drains the
+// last channel; the generator and every filter close their outputs. The
+// channels are shared_ptrs held by the fibers that use them (note 5).
+// result: the n-th prime.
+outcome run_sieve(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  std::atomic<bool> stop{false};
+  std::vector<bf::fiber> fibers;
+  const auto start = clock_type::now();
+  auto in = std::make_shared<long_channel>();
+  fibers.emplace_back(bf::launch::post, [in, &stop] {
+    for (long i = 2; !stop.load(std::memory_order_relaxed); ++i) in->push(i);
+    in->close();
+  });
+  long last = 0;
+  for (long k = 0; k < n; ++k) {
+    const long prime = in->value_pop();
+    last = prime;
+    auto out = std::make_shared<long_channel>();
+    fibers.emplace_back(bf::launch::post, [in, out, prime] {
+      long v = 0;
+      while (in->pop(v) == bf::channel_op_status::success) {
+        if (v % prime != 0) out->push(v);
+      }
+      out->close();
+    });
+    in = out;
+  }
+  const long elapsed = nanos_since(start);
+  stop.store(true, std::memory_order_relaxed);
+  long v = 0;
+  while (in->pop(v) == bf::channel_op_status::success) {
+  }
+  for (auto& f : fibers) f.join();
+  return {last, elapsed, n, std::nullopt};
+}
+
+// workerpool: a feeder fiber sends jobs 0..n-1 and closes the job channel;
+// kPoolWorkers worker fibers send results back; main pops n results.
+// result: n if they sum as computed sequentially, else -1.
+outcome run_workerpool(long n, unsigned workers, bool suspend) {
+  std::uint64_t want = 0;
+  for (long i = 0; i < n; ++i) want += bench::job_work(static_cast<std::uint64_t>(i));
+  work_stealing_pool pool(workers, suspend);
+  bf::buffered_channel<long> jobs(kPoolBuffer);
+  bf::buffered_channel<std::uint64_t> results(kPoolBuffer);
+  std::vector<bf::fiber> fibers;
+  const auto start = clock_type::now();
+  fibers.emplace_back(bf::launch::post, [&] {
+    for (long i = 0; i < n; ++i) jobs.push(i);
+    jobs.close();
+  });
+  for (long w = 0; w < kPoolWorkers; ++w) {
+    fibers.emplace_back(bf::launch::post, [&] {
+      long j = 0;
+      while (jobs.pop(j) == bf::channel_op_status::success) {
+        results.push(bench::job_work(static_cast<std::uint64_t>(j)));
+      }
+    });
+  }
+  std::uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) sum += results.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {sum == want ? n : -1, elapsed, n, std::nullopt};
+}
+
+// cpusplit: one fiber per chunk of bench::kPrimeChunk numbers counts its
+// primes by trial division and pushes the count. result: the total.
+outcome run_cpusplit(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  const long chunks = (n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
+  bf::buffered_channel<long> counts(kReportBuffer);
+  std::vector<bf::fiber> fibers;
+  const auto start = clock_type::now();
+  for (long k = 0; k < chunks; ++k) {
+    fibers.emplace_back(bf::launch::post, [&counts, k, n] {
+      const long lo = k * bench::kPrimeChunk;
+      counts.push(bench::count_primes_trial(lo, std::min(lo + bench::kPrimeChunk, n)));
+    });
+  }
+  long total = 0;
+  for (long k = 0; k < chunks; ++k) total += counts.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {total, elapsed, n, std::nullopt};
+}
+
+// latency: fiber i sleeps bench::latency_ms(i) with this_fiber::sleep_for
+// and pushes it. result: n if every latency came back.
+outcome run_latency(long n, unsigned workers, bool suspend) {
+  long want = 0;
+  for (long i = 0; i < n; ++i) want += bench::latency_ms(i);
+  work_stealing_pool pool(workers, suspend);
+  bf::buffered_channel<long> done(kReportBuffer);
+  std::vector<bf::fiber> fibers;
+  fibers.reserve(static_cast<std::size_t>(n));
+  const auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    fibers.emplace_back(bf::launch::post, [&done, i] {
+      const long ms = bench::latency_ms(i);
+      boost::this_fiber::sleep_for(std::chrono::milliseconds(ms));
+      done.push(ms);
+    });
+  }
+  long sum = 0;
+  for (long i = 0; i < n; ++i) sum += done.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {sum == want ? n : -1, elapsed, n, std::nullopt};
+}
+
+// fileio: n files written beforehand (untimed); one fiber per file reads
+// it with plain open/read/close, which blocks the worker thread it runs on
+// (Boost.Fiber has no blocking pool; page-cache reads are short), and
+// pushes its checksum. result: n if the checksums sum correctly.
+outcome run_fileio(long n, unsigned workers, bool suspend) {
+  const bench::file_set files(n);
+  const std::uint64_t want = files.expected_sum();
+  work_stealing_pool pool(workers, suspend);
+  bf::buffered_channel<std::uint64_t> sums(kReportBuffer);
+  std::vector<bf::fiber> fibers;
+  fibers.reserve(static_cast<std::size_t>(n));
+  const auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    fibers.emplace_back(bf::launch::post,
+                        [&sums, path = files.path(i)] { sums.push(bench::read_file_checksum(path)); });
+  }
+  std::uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) sum += sums.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {sum == want ? n : -1, elapsed, n, std::nullopt};
+}
+
+// scale: n fibers alive at once; each counts down a latch and parks in
+// pop() on a gate channel; once all have started, main closes the gate and
+// pops one value from each. result: the number of values popped.
+outcome run_scale(long n, unsigned workers, bool suspend) {
+  work_stealing_pool pool(workers, suspend);
+  bf::unbuffered_channel<int> gate;  // nobody pushes; closed to release all
+  bf::buffered_channel<int> done(kReportBuffer);
+  fiber_latch ready(n);
+  std::vector<bf::fiber> fibers;
+  fibers.reserve(static_cast<std::size_t>(n));
+  const auto start = clock_type::now();
+  for (long i = 0; i < n; ++i) {
+    fibers.emplace_back(bf::launch::post, [&] {
+      ready.count_down();
+      int unused = 0;
+      (void)gate.pop(unused);
+      done.push(1);
+    });
+  }
+  ready.wait();
+  gate.close();
+  long got = 0;
+  for (long i = 0; i < n; ++i) got += done.value_pop();
+  const long elapsed = nanos_since(start);
+  for (auto& f : fibers) f.join();
+  return {got, elapsed, n, std::nullopt};
+}
+
+// ---------------------------------------------------------------------------
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex> "
-               "[--workers=N] [--n=N] [--idle=sleep|spin]\n");
+               "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex|\n"
+               "                          sieve|workerpool|cpusplit|latency|fileio|scale>\n"
+               "                         [--workers=N] [--n=N] [--idle=sleep|spin]\n");
   std::exit(2);
 }
 
@@ -459,6 +639,14 @@ int main(int argc, char** argv) {
     n = 1'000'000;
   } else if (scenario == "spawn" || scenario == "parked") {
     n = 100'000;
+  } else if (scenario == "sieve" || scenario == "fileio") {
+    n = 1'000;
+  } else if (scenario == "workerpool") {
+    n = 100'000;
+  } else if (scenario == "cpusplit") {
+    n = 1'000'000;
+  } else if (scenario == "latency" || scenario == "scale") {
+    n = 10'000;
   } else {
     std::fprintf(stderr, "boost-fiber-bench: unknown scenario '%s'\n", scenario.c_str());
     usage();
@@ -500,8 +688,20 @@ int main(int argc, char** argv) {
     out = run_spsc(n, w, suspend);
   } else if (scenario == "mpmc") {
     out = run_mpmc(n, w, suspend);
-  } else {
+  } else if (scenario == "mutex") {
     out = run_mutex(n, w, suspend);
+  } else if (scenario == "sieve") {
+    out = run_sieve(n, w, suspend);
+  } else if (scenario == "workerpool") {
+    out = run_workerpool(n, w, suspend);
+  } else if (scenario == "cpusplit") {
+    out = run_cpusplit(n, w, suspend);
+  } else if (scenario == "latency") {
+    out = run_latency(n, w, suspend);
+  } else if (scenario == "fileio") {
+    out = run_fileio(n, w, suspend);
+  } else {
+    out = run_scale(n, w, suspend);
   }
 
   std::printf(

@@ -60,7 +60,14 @@
 #include <thread>
 #include <vector>
 
+#include "../common/workloads.hpp"
+#include "results.hpp"
+
 namespace {
+
+using weft_compare::row;
+using weft_compare::row_status;
+using weft_compare::run_record;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -86,21 +93,27 @@ constexpr model_info kModels[] = {
 
 enum class size_mode { quick, normal, full };
 
+// What a correct run prints as `result` (design note 4).
+enum class expect { n, skynet_sum, nth_prime, primes_below };
+
 struct scenario_spec {
   const char* name;     // as shown and as given to --scenarios
   const char* program;  // scenario argument of the benchmark programs
-  long n[3];            // problem size for the fiber models, by size_mode
+  long n[3];            // problem size for the fiber models, by size_mode; 0 = not run
   long threads_n[3];    // problem size for 1:1 threads; 0 = no threads row
   bool condvar;         // a 1:1 mutex+condvar row, at the threads_n size
+  expect result = expect::n;
+  const char* sweep = "";  // the scaling sweep a row belongs to (plotted against n)
 };
 
 constexpr long kSame = -1;  // threads_n: same as n
 
-// The default scenario list. Sizes: quick = a tenth of normal, full = larger
-// where the fiber models can take it.
+// The default scenario list. Sizes: quick = about a tenth of normal (the
+// README's command, under 3 minutes on 2 cores), full = larger where the
+// fiber models can take it.
 constexpr scenario_spec kScenarios[] = {
-    {"skynet", "skynet", {100'000, 1'000'000, 1'000'000}, {kSame, kSame, kSame}, false},
-    {"skynet-small", "skynet", {1'000, 10'000, 10'000}, {kSame, kSame, kSame}, false},
+    {"skynet", "skynet", {100'000, 1'000'000, 1'000'000}, {kSame, kSame, kSame}, false, expect::skynet_sum},
+    {"skynet-small", "skynet", {1'000, 10'000, 10'000}, {kSame, kSame, kSame}, false, expect::skynet_sum},
     {"spawn", "spawn", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}, false},
     {"yield", "yield", {100'000, 1'000'000, 10'000'000}, {0, 0, 0}, false},
     {"pingpong", "pingpong", {100'000, 1'000'000, 10'000'000}, {10'000, 100'000, 1'000'000}, true},
@@ -112,6 +125,24 @@ constexpr scenario_spec kScenarios[] = {
     {"select2", "select2", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
     {"select2b", "select2b", {100'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
     {"mutex", "mutex", {100'000, 1'000'000, 10'000'000}, {kSame, kSame, kSame}, false},
+    // Application-shaped programs (bench/weft/app_scenarios.cpp).
+    // sieve: n primes, one filter task each (1:1: n threads in a chain).
+    {"sieve", "sieve", {300, 1'000, 3'000}, {kSame, 500, 1'000}, false, expect::nth_prime},
+    // workerpool: n jobs through 8 workers.
+    {"workerpool", "workerpool", {20'000, 100'000, 1'000'000}, {kSame, kSame, kSame}, false},
+    // cpusplit: primes below n, one task per 10,000 numbers.
+    {"cpusplit", "cpusplit", {500'000, 2'000'000, 10'000'000}, {kSame, kSame, kSame}, false,
+     expect::primes_below},
+    // latency: n tasks each sleeping 50-200 ms (ideal time: ~200 ms).
+    {"latency", "latency", {10'000, 10'000, 100'000}, {kSame, kSame, kSame}, false},
+    // fileio: n concurrent reads of 16 KiB files.
+    {"fileio", "fileio", {1'000, 1'000, 10'000}, {kSame, kSame, kSame}, false},
+    // The scaling sweep: n tasks alive at once (parked, then released).
+    {"scale-100", "scale", {100, 100, 100}, {kSame, kSame, kSame}, false, expect::n, "scale"},
+    {"scale-1k", "scale", {1'000, 1'000, 1'000}, {kSame, kSame, kSame}, false, expect::n, "scale"},
+    {"scale-10k", "scale", {10'000, 10'000, 10'000}, {kSame, kSame, kSame}, false, expect::n, "scale"},
+    {"scale-100k", "scale", {100'000, 100'000, 100'000}, {kSame, kSame, kSame}, false, expect::n, "scale"},
+    {"scale-1M", "scale", {0, 1'000'000, 1'000'000}, {kSame, kSame, kSame}, false, expect::n, "scale"},
 };
 
 // ---------------------------------------------------------------------------
@@ -120,9 +151,9 @@ constexpr scenario_spec kScenarios[] = {
 struct options {
   std::string weft_bench, boost_fiber_bench, go_bench;  // empty: search
   int workers = 2;
-  int runs = 0;  // 0: by size mode (quick 3, otherwise 5)
+  int runs = 5;
   int timeout_s = 120;
-  size_mode mode = size_mode::normal;
+  size_mode mode = size_mode::quick;
   std::vector<std::string> scenarios;  // empty: all
   std::string out_dir;                 // empty: no files
 };
@@ -132,13 +163,18 @@ struct options {
                "usage: weft-compare [--weft-bench=PATH] [--boost-fiber-bench=PATH]\n"
                "                    [--go-bench=PATH] [--workers=W] [--runs=R]\n"
                "                    [--scenarios=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
-               "                    [--quick | --full]\n"
-               "Runs each (scenario, model) R times (default 5, --quick 3) as separate\n"
-               "processes and prints a markdown table. Binaries not given by flag are\n"
-               "looked for next to weft-compare: ../weft-bench, ./weft-bench,\n"
+               "                    [--quick | --normal | --full]\n"
+               "Runs each (scenario, model) R times (default 5) as separate processes\n"
+               "and prints a markdown table (median, min, max, peak RSS). Sizes: --quick\n"
+               "(the default; under 3 minutes on 2 cores), --normal (about 10x), --full.\n"
+               "--out=DIR (or --out DIR) also writes results.md, results.json and, with\n"
+               "gnuplot, time.png, memory.png and scaling.png. Binaries not given by flag\n"
+               "are looked for next to weft-compare: ../weft-bench, ./weft-bench,\n"
                "../boost_fiber/boost-fiber-bench, ./boost-fiber-bench, ../go/go-bench,\n"
                "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked\n"
-               "spsc mpmc select2 select2b mutex.\n"
+               "spsc mpmc select2 select2b mutex sieve workerpool cpusplit latency\n"
+               "fileio scale-100 scale-1k scale-10k scale-100k scale-1M (not in --quick);\n"
+               "--scenarios=scale selects the whole sweep.\n"
                "Exit status 1 if any cell failed or gave a wrong result.\n");
   std::exit(code);
 }
@@ -179,15 +215,27 @@ options parse_options(int argc, char** argv) {
     }
     return static_cast<int>(*v);
   };
+  // Flags that take a value accept both --flag=value and --flag value.
+  constexpr std::string_view kValued[] = {"--weft-bench", "--boost-fiber-bench", "--go-bench",
+                                          "--workers",    "--runs",              "--timeout",
+                                          "--out",        "--scenarios"};
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const std::size_t eq = arg.find('=');
     const std::string_view key = arg.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
+    std::string_view value = eq == std::string_view::npos ? "" : arg.substr(eq + 1);
+    if (eq == std::string_view::npos && i + 1 < argc &&
+        std::find(std::begin(kValued), std::end(kValued), key) != std::end(kValued)) {
+      value = argv[++i];
+    }
     if (arg == "--help" || arg == "-h") {
       usage(0);
-    } else if (arg == "--quick" || arg == "--full") {
-      o.mode = arg == "--quick" ? size_mode::quick : size_mode::full;
+    } else if (arg == "--quick") {
+      o.mode = size_mode::quick;
+    } else if (arg == "--normal") {
+      o.mode = size_mode::normal;
+    } else if (arg == "--full") {
+      o.mode = size_mode::full;
     } else if (key == "--weft-bench") {
       o.weft_bench = value;
     } else if (key == "--boost-fiber-bench") {
@@ -210,13 +258,13 @@ options parse_options(int argc, char** argv) {
     }
   }
   for (const auto& s : o.scenarios) {
-    if (std::none_of(std::begin(kScenarios), std::end(kScenarios),
-                     [&](const scenario_spec& k) { return s == k.name; })) {
+    if (std::none_of(std::begin(kScenarios), std::end(kScenarios), [&](const scenario_spec& k) {
+          return s == k.name || s == k.sweep;
+        })) {
       std::fprintf(stderr, "weft-compare: unknown scenario '%s'\n", s.c_str());
       usage(2);
     }
   }
-  if (o.runs == 0) o.runs = o.mode == size_mode::quick ? 3 : 5;
   return o;
 }
 
@@ -305,12 +353,21 @@ std::string human_count(long v) {
 
 // Note 5: why 1:1 threads cannot run a size, or nullopt if they can.
 std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
+  const std::string_view p = s.program;
   long live = 0;  // threads alive at the same time
-  if (std::string_view(s.program) == "skynet") {
+  if (p == "skynet") {
     for (long level = 1; level <= n; level *= 10) live += level;
-  } else if (std::string_view(s.program) == "parked" || std::string_view(s.program) == "spawn") {
-    live = n;  // every task is started before the first is joined
+  } else if (p == "parked" || p == "spawn" || p == "scale" || p == "latency" || p == "fileio") {
+    live = n;  // every task is started before the first finishes (or may be)
+  } else if (p == "sieve") {
+    live = n + 1;  // a filter per prime, and the generator
+  } else if (p == "cpusplit") {
+    live = (n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
   }
+  rlimit nproc{};
+  const long user_limit = getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY
+                              ? static_cast<long>(nproc.rlim_cur)
+                              : 0;
   const struct {
     const char* name;
     long value;
@@ -318,6 +375,7 @@ std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
       {"pid_max", read_long_file("/proc/sys/kernel/pid_max")},
       {"threads-max", read_long_file("/proc/sys/kernel/threads-max")},
       {"vm.max_map_count", read_long_file("/proc/sys/vm/max_map_count")},
+      {"ulimit -u", user_limit},
   };
   for (const auto& l : limits) {
     if (l.value <= 0) continue;
@@ -326,11 +384,28 @@ std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
     const bool maps = std::string_view(l.name) == "vm.max_map_count";
     const long allowed = (maps ? l.value / 2 : l.value) / 10 * 9;
     if (live > allowed) {
-      return "n/a: 1:1 needs " + human_count(live) + " threads, " + l.name + " " +
-             std::to_string(l.value);
+      return "n/a: thread limit (1:1 needs " + human_count(live) + " threads, " + l.name + " " +
+             std::to_string(l.value) + ")";
     }
   }
   return std::nullopt;
+}
+
+// Resident bytes of one parked Boost.Fiber fiber (128 KiB malloc'd stack),
+// measured with `parked` at 100k: 10,627 (docs/benchmarks.md).
+constexpr double kBoostFiberResidentBytes = 10'627;
+// Cells estimated to need more memory than this are not run: the machine
+// is shared, and 10 GiB for one cell is not "cheap".
+constexpr double kMemoryBudgetBytes = 8.0 * (1ull << 30);
+
+// Note 5, for Boost.Fiber: why it is not run at a size, or nullopt.
+std::optional<std::string> boost_fiber_unable(const scenario_spec& s, long n) {
+  const std::string_view p = s.program;
+  if (p != "scale" && p != "parked") return std::nullopt;
+  const double need = kBoostFiberResidentBytes * static_cast<double>(n);
+  if (need <= kMemoryBudgetBytes) return std::nullopt;
+  return "n/a: not run, needs ~" + fmt("%.0f", need / (1ull << 30)) +
+         " GiB (10.6 KB resident per parked fiber)";
 }
 
 // ---------------------------------------------------------------------------
@@ -475,15 +550,6 @@ std::optional<fields> parse_bench_line(std::string_view out) {
   return found;
 }
 
-struct run_record {
-  long elapsed_ns = 0;
-  long ops = 0;
-  long result = 0;
-  long max_rss_kib = 0;
-  std::optional<long> bytes_per_task;
-  std::string variant;  // optional `variant=` of the benchmark line
-};
-
 // Turns a finished child into a record, or an error message.
 std::optional<run_record> to_record(const child_outcome& c, std::string& error) {
   const auto f = parse_bench_line(c.out);
@@ -508,25 +574,6 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
 // ---------------------------------------------------------------------------
 // One row of the table: a (scenario, model) pair and its runs
 
-enum class row_status { ok, wrong_result, failed, not_applicable };
-
-struct row {
-  std::string scenario;
-  std::string model;
-  long n = 0;
-  long expected = 0;
-  row_status status = row_status::ok;
-  std::string note;  // the result-check cell: "ok", "FAILED (...)", "failed (...)", "n/a..."
-  std::vector<run_record> runs;
-  // Summary, valid when !runs.empty() and status is ok or wrong_result:
-  double median_ns = 0, min_ns = 0, max_ns = 0, ns_per_op = 0, rss_mib = 0;
-  std::optional<double> bytes_per_task;
-
-  bool has_numbers() const {
-    return !runs.empty() && (status == row_status::ok || status == row_status::wrong_result);
-  }
-};
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t m = v.size() / 2;
@@ -549,7 +596,17 @@ void summarize(row& r) {
 }
 
 long expected_result(const scenario_spec& s, long n) {
-  return std::string_view(s.program) == "skynet" ? n * (n - 1) / 2 : n;
+  switch (s.result) {
+    case expect::n:
+      return n;
+    case expect::skynet_sum:
+      return n * (n - 1) / 2;
+    case expect::nth_prime:
+      return bench::nth_prime(n);
+    case expect::primes_below:
+      return static_cast<long>(bench::primes_below(n).size());
+  }
+  return n;
 }
 
 struct binaries {
@@ -597,6 +654,7 @@ row run_pair(const scenario_spec& s, const model_info& m, long n, const options&
   row r;
   r.scenario = s.name;
   r.model = m.name;
+  r.sweep = s.sweep;
   r.n = n;
   r.expected = expected_result(s, n);
   std::fprintf(stderr, "%s %s / %s, n=%ld: ", progress.c_str(), s.name, m.name, n);
@@ -604,6 +662,9 @@ row run_pair(const scenario_spec& s, const model_info& m, long n, const options&
   std::vector<std::string> argv;
   if (m.id == model_id::threads || m.id == model_id::condvar) {
     if (auto reason = threads_unable(s, n)) why_not = *reason;
+  }
+  if (m.id == model_id::boost_fiber) {
+    if (auto reason = boost_fiber_unable(s, n)) why_not = *reason;
   }
   if (why_not.empty()) argv = command_for(m.id, s, n, o, b, why_not);
   if (!why_not.empty()) {
@@ -664,7 +725,48 @@ struct machine_info {
   long nproc;
   std::string cpu, kernel, compiler, commit, date;
   double rss_floor_mib;
+  std::string mode;   // quick, normal or full
+  double wall_s = 0;  // the whole run, start-up of every child included
 };
+
+// The scaling sweep again, one line per model and one column per size:
+// "median ms / peak RSS MiB", or why there is no number.
+std::string sweep_table(const std::vector<row>& rows) {
+  std::vector<long> sizes;
+  std::vector<std::string> models;
+  for (const auto& r : rows) {
+    if (r.sweep.empty()) continue;
+    if (std::find(sizes.begin(), sizes.end(), r.n) == sizes.end()) sizes.push_back(r.n);
+    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
+  }
+  if (sizes.empty()) return "";
+  std::sort(sizes.begin(), sizes.end());
+  std::ostringstream md;
+  md << "\n## Scaling sweep: n tasks alive at once (median ms / peak RSS MiB)\n\n| model |";
+  for (const long n : sizes) md << " " << human_count(n) << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < sizes.size(); ++i) md << "---:|";
+  md << "\n";
+  for (const auto& m : models) {
+    md << "| " << m << " |";
+    for (const long n : sizes) {
+      const auto it = std::find_if(rows.begin(), rows.end(), [&](const row& r) {
+        return !r.sweep.empty() && r.model == m && r.n == n;
+      });
+      if (it == rows.end()) {
+        md << " - |";
+      } else if (it->status == row_status::ok) {
+        md << " " << ms(it->median_ns) << " / " << fmt("%.1f", it->rss_mib) << " |";
+      } else if (it->status == row_status::not_applicable) {
+        md << " " << it->note.substr(0, it->note.find(" (")) << " |";
+      } else {
+        md << " " << (it->status == row_status::failed ? "failed" : "FAILED") << " |";
+      }
+    }
+    md << "\n";
+  }
+  return md.str();
+}
 
 std::string markdown(const machine_info& mi, const options& o, const binaries& b,
                      const std::vector<row>& rows) {
@@ -673,8 +775,8 @@ std::string markdown(const machine_info& mi, const options& o, const binaries& b
      << "- machine: " << mi.nproc << " CPUs, " << mi.cpu << ", " << mi.kernel << "\n"
      << "- compiler (of weft-compare): " << mi.compiler << "\n"
      << "- commit: " << mi.commit << ", date: " << mi.date << "\n"
-     << "- workers: " << o.workers << ", runs per cell: " << o.runs << ", timeout: " << o.timeout_s
-     << " s\n"
+     << "- sizes: --" << mi.mode << ", workers: " << o.workers << ", runs per cell: " << o.runs
+     << ", timeout: " << o.timeout_s << " s, whole run: " << fmt("%.0f", mi.wall_s) << " s\n"
      << "- binaries: weft-bench " << b.weft << "; boost-fiber-bench " << b.boost_fiber
      << "; go-bench " << b.go << "\n"
      << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
@@ -693,6 +795,7 @@ std::string markdown(const machine_info& mi, const options& o, const binaries& b
     }
     md << r.note << " |\n";
   }
+  md << sweep_table(rows);
 
   // Ratios: weft M:N against the references, per scenario, when both are ok;
   // and 1:1 threads over weft::chan against 1:1 threads over mutex+condvar.
@@ -755,6 +858,7 @@ std::string json(const machine_info& mi, const options& o, const std::vector<row
      << "  \"compiler\": " << json_string(mi.compiler) << ",\n"
      << "  \"commit\": " << json_string(mi.commit) << ",\n"
      << "  \"date\": " << json_string(mi.date) << ",\n"
+     << "  \"mode\": " << json_string(mi.mode) << ", \"wall_s\": " << json_number(mi.wall_s) << ",\n"
      << "  \"workers\": " << o.workers << ", \"runs\": " << o.runs
      << ", \"timeout_s\": " << o.timeout_s << ",\n"
      << "  \"rss_floor_mib\": " << json_number(mi.rss_floor_mib) << ",\n  \"results\": [";
@@ -813,7 +917,7 @@ int main(int argc, char** argv) {
 #else
         std::string("GCC ") + __VERSION__,
 #endif
-        git_commit(), utc_now(), 0.0
+        git_commit(), utc_now(), 0.0, "", 0.0
   };
   if (is_executable("/bin/true")) {
     mi.rss_floor_mib = static_cast<double>(run_child({"/bin/true"}, 10s).max_rss_kib) / 1024.0;
@@ -824,9 +928,12 @@ int main(int argc, char** argv) {
   std::vector<std::pair<const scenario_spec*, const model_info*>> pairs;
   for (const auto& s : kScenarios) {
     if (!o.scenarios.empty() &&
-        std::find(o.scenarios.begin(), o.scenarios.end(), s.name) == o.scenarios.end()) {
+        std::find(o.scenarios.begin(), o.scenarios.end(), s.name) == o.scenarios.end() &&
+        (*s.sweep == '\0' ||
+         std::find(o.scenarios.begin(), o.scenarios.end(), s.sweep) == o.scenarios.end())) {
       continue;
     }
+    if (s.n[mode] == 0) continue;  // not at this size mode
     for (const auto& m : kModels) {
       if (m.id == model_id::threads && s.threads_n[mode] == 0) continue;  // no such row
       if (m.id == model_id::condvar && !s.condvar) continue;              // note 7
@@ -834,8 +941,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d\n", pairs.size(), o.runs,
-               o.workers);
+  static constexpr const char* kModeNames[] = {"quick", "normal", "full"};
+  std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d, --%s\n", pairs.size(),
+               o.runs, o.workers, kModeNames[mode]);
+  const auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     const auto& [s, m] = pairs[i];
@@ -846,6 +955,8 @@ int main(int argc, char** argv) {
         "[" + std::to_string(i + 1) + "/" + std::to_string(pairs.size()) + "]";
     rows.push_back(run_pair(*s, *m, n, o, b, progress));
   }
+  mi.mode = kModeNames[mode];
+  mi.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   const std::string md = markdown(mi, o, b, rows);
   std::fputs(md.c_str(), stdout);
@@ -862,6 +973,20 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "weft-compare: wrote %s and %s\n", (dir / "results.md").c_str(),
                  (dir / "results.json").c_str());
+    std::vector<std::string> models;
+    for (const auto& m : kModels) models.emplace_back(m.name);
+    const std::string subtitle = std::to_string(mi.nproc) + " CPUs, " +
+                                 std::to_string(o.workers) + " workers, --" + mi.mode + ", " +
+                                 std::to_string(o.runs) + " runs per cell, commit " + mi.commit +
+                                 ", " + mi.date;
+    std::string why;
+    if (weft_compare::write_plots(dir.string(), rows, models, subtitle, why)) {
+      std::fprintf(stderr, "weft-compare: wrote %s, %s and %s (gnuplot script: %s)\n",
+                   (dir / "time.png").c_str(), (dir / "memory.png").c_str(),
+                   (dir / "scaling.png").c_str(), (dir / "plots.gp").c_str());
+    } else {
+      std::fprintf(stderr, "weft-compare: note: %s\n", why.c_str());
+    }
   }
   // Exit status 1 if any cell failed or produced a wrong result (not for n/a).
   const bool any_bad = std::any_of(rows.begin(), rows.end(), [](const row& r) {

@@ -5,15 +5,17 @@
 //	go-bench <scenario> [-workers N] [-n N]
 //
 // Scenarios: skynet, spawn, yield, parked, pingpong, spsc, mpmc, select2,
-// select2b, mutex. The program sets
+// select2b, mutex, and the application-shaped ones in apps.go: sieve,
+// workerpool, cpusplit, latency, fileio, scale. The program sets
 // runtime.GOMAXPROCS(workers) (default: number of CPUs; yield forces 1) and
 // prints exactly one line on stdout, the format shared with weft-bench and
 // boost-fiber-bench and parsed by weft-compare:
 //
 //	weft-bench: scenario=<s> model=go workers=<w> n=<n> result=<int> elapsed_ns=<int> ops=<int> [bytes_per_task=<int>]
 //
-// result is the correctness value: the skynet sum (n*(n-1)/2), or n for the
-// other scenarios. elapsed_ns covers the workload only (not flag parsing, not
+// result is the correctness value: the skynet sum (n*(n-1)/2), the n-th
+// prime (sieve), the number of primes below n (cpusplit), or n for the other
+// scenarios. elapsed_ns covers the workload only (not flag parsing, not
 // process start-up, not the settling sleep of "parked").
 package main
 
@@ -346,7 +348,8 @@ func runMutex(n int64) outcome {
 
 func usage() {
 	fmt.Fprintln(os.Stderr,
-		"usage: go-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|select2|select2b|mutex> [-workers N] [-n N]")
+		"usage: go-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|select2|select2b|mutex|\n"+
+			"                 sieve|workerpool|cpusplit|latency|fileio|scale> [-workers N] [-n N]")
 	os.Exit(2)
 }
 
@@ -367,6 +370,8 @@ func main() {
 		"parked": 100000, "pingpong": 1000000,
 		"spsc": 1000000, "mpmc": 1000000, "select2": 1000000, "select2b": 1000000,
 		"mutex": 1000000,
+		"sieve": 1000, "workerpool": 100000, "cpusplit": 1000000,
+		"latency": 10000, "fileio": 1000, "scale": 10000,
 	}
 	defN, known := defaults[scenario]
 	if !known {
@@ -413,6 +418,18 @@ func main() {
 		out = runSelect2(*n, bufferCap)
 	case "mutex":
 		out = runMutex(*n)
+	case "sieve":
+		out = runSieve(*n)
+	case "workerpool":
+		out = runWorkerpool(*n)
+	case "cpusplit":
+		out = runCpusplit(*n)
+	case "latency":
+		out = runLatency(*n)
+	case "fileio":
+		out = runFileio(*n)
+	case "scale":
+		out = runScale(*n)
 	}
 
 	line := fmt.Sprintf("weft-bench: scenario=%s model=go workers=%d n=%d result=%d elapsed_ns=%d ops=%d",

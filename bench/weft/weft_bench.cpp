@@ -7,7 +7,10 @@
 //                   built from std::mutex + std::condition_variable
 // and prints one line for weft-compare:
 //   weft-bench: scenario=S model=M workers=W n=N result=R elapsed_ns=T ops=K [extra=...]
-// result equals n when the run was correct (skynet: n*(n-1)/2).
+// result equals n when the run was correct (skynet: n*(n-1)/2; sieve: the
+// n-th prime; cpusplit: the number of primes below n). The application-
+// shaped scenarios (sieve, workerpool, cpusplit, latency, fileio, scale)
+// live in app_scenarios.cpp.
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -34,55 +37,14 @@
 
 #include <weft/weft.hpp>
 
+#include "bench_model.hpp"
+
 namespace {
 
-using clk = std::chrono::steady_clock;
-
-struct config {
-  std::string scenario;
-  bool fibers = true;    // false: one std::thread per task
-  bool condvar = false;  // with !fibers: cv_chan instead of weft::chan
-  unsigned workers = 2;
-  long n = 0;
-};
+using namespace weft_bench;
 
 // Capacity of the buffered channels of spsc, mpmc and select2b.
 constexpr std::size_t kBuffer = 1024;
-
-// Starts a task under the chosen model.
-template <class F>
-void start(const config& c, F&& f) {
-  if (c.fibers)
-    weft::go(std::forward<F>(f));
-  else
-    std::thread(std::forward<F>(f)).detach();
-}
-
-// Runs body as the program's main task under the chosen model.
-template <class F>
-void in_model(const config& c, F&& body) {
-  if (c.fibers)
-    weft::run(std::forward<F>(body), {.workers = c.workers});
-  else
-    body();
-}
-
-long rss_bytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
-void report(const config& c, long result, clk::duration elapsed, long ops, const std::string& extra = "") {
-  std::printf("weft-bench: scenario=%s model=%s workers=%u n=%ld result=%ld elapsed_ns=%lld ops=%ld%s%s\n",
-              c.scenario.c_str(), c.fibers ? "fibers" : c.condvar ? "condvar" : "threads", c.fibers ? c.workers : 0,
-              c.n, result,
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()), ops,
-              extra.empty() ? "" : " ", extra.c_str());
-}
 
 // cv_chan: the 1:1 baseline's channel, without weft. A classic blocking
 // queue: one std::mutex guarding a std::deque, one condition variable for
@@ -466,6 +428,11 @@ long default_n(const std::string& s) {
   if (s == "spsc" || s == "mpmc" || s == "select2" || s == "select2b" || s == "mutex") return 1000000;
   if (s == "parked") return 100000;
   if (s == "idle") return 5000;
+  if (s == "sieve") return 1000;
+  if (s == "workerpool") return 100000;
+  if (s == "cpusplit") return 1000000;
+  if (s == "latency" || s == "scale") return 10000;
+  if (s == "fileio") return 1000;
   return 0;
 }
 
@@ -474,7 +441,8 @@ long default_n(const std::string& s) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
-                 "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle|spsc|mpmc|select2|select2b|mutex\n"
+                 "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle|spsc|mpmc|select2|select2b|mutex|\n"
+                 "                  sieve|workerpool|cpusplit|latency|fileio|scale\n"
                  "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N]\n"
                  "--model=condvar (threads over a std::mutex + std::condition_variable queue) runs pingpong and "
                  "mpmc only.\n");
@@ -518,6 +486,12 @@ int main(int argc, char** argv) {
   else if (c.scenario == "select2b") run_select2(c, kBuffer);
   else if (c.scenario == "mutex") run_mutex(c);
   else if (c.scenario == "idle") run_idle(c);
+  else if (c.scenario == "sieve") run_sieve(c);
+  else if (c.scenario == "workerpool") run_workerpool(c);
+  else if (c.scenario == "cpusplit") run_cpusplit(c);
+  else if (c.scenario == "latency") run_latency(c);
+  else if (c.scenario == "fileio") run_fileio(c);
+  else if (c.scenario == "scale") run_scale(c);
   else {
     std::fprintf(stderr, "weft-bench: unknown scenario %s\n", c.scenario.c_str());
     return 2;

@@ -148,6 +148,20 @@ bool ring_ready(const chan_core* c, bool is_send) noexcept {
   return is_send ? head + c->one_lap != tail : head != tail;
 }
 
+// Requires c->mu. Queues w on q and publishes that it is there.
+void queue_waiter(chan_core* c, waitq& q, waiter* w) noexcept {
+  q.push(w);
+  if (c->cap > 0) {
+    // Seq_cst: B3 (then the caller re-checks the ring with seq_cst loads).
+    q.waiting.store(true, std::memory_order_seq_cst);
+  } else {
+    // A new waiter is the only way an unbuffered operation of the other
+    // side becomes ready (besides close): state_version counts them. Only
+    // written under mu; release pairs with state_version's loads.
+    q.pushes.store(q.pushes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+}
+
 // Claims one waiter of q (outcome::retry) and wakes it after unlocking.
 void notify_one(chan_core* c, waitq& q) noexcept {
   wake_list wake;
@@ -230,9 +244,9 @@ bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atom
   bool ready;
   if (c->cap == 0) {
     ready = c->closed || (is_send ? c->recvq.has_other(self) : c->sendq.has_other(self));
-    if (!ready) q.push(&w);
+    if (!ready) queue_waiter(c, q, &w);
   } else {
-    q.push(&w);  // B3: queue first, then look
+    queue_waiter(c, q, &w);  // B3: queue first, then look
     ready = c->closed || ring_ready(c, is_send);
     if (ready) q.remove(&w);
   }
@@ -242,9 +256,15 @@ bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atom
 
 std::uint64_t state_version(const chan_core* c) noexcept {
   // Positions only grow (B1) and close sets a bit of tail (B2): the sum
-  // changes with any of them.
+  // changes with any of them. An unbuffered channel becomes ready only by a
+  // push or a close (which counts as a push on recvq); removals only make
+  // it less ready. Why this suffices for select's default: an operation
+  // that made a case not ready (took the value) happens before the poll
+  // that saw it so, and if that poll came after a send on another case,
+  // the send's version change happens before the second collect's load,
+  // which therefore sees it (write-read coherence).
   if (c->cap > 0) return c->head.load(std::memory_order_seq_cst) + c->tail.load(std::memory_order_seq_cst);
-  return c->recvq.changes.load(std::memory_order_seq_cst) + c->sendq.changes.load(std::memory_order_seq_cst);
+  return c->recvq.pushes.load(std::memory_order_acquire) + c->sendq.pushes.load(std::memory_order_acquire);
 }
 
 void dequeue(chan_core* c, waiter& w, bool is_send) {
@@ -309,7 +329,7 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
         c->mu.unlock();
         return r;
       }
-      (IsSend ? c->sendq : c->recvq).push(&w);
+      queue_waiter(c, IsSend ? c->sendq : c->recvq, &w);
       c->mu.unlock();
     } else {
       const op_result r = IsSend ? try_send_op(c, slot) : try_recv_op(c, slot);
@@ -417,7 +437,8 @@ void chan_close(chan_core* c) {
     throw channel_closed("close of closed channel");
   }
   c->closed = true;
-  c->recvq.changes.fetch_add(1, std::memory_order_seq_cst);  // state_version
+  // state_version; release as in queue_waiter.
+  c->recvq.pushes.store(c->recvq.pushes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   // Wake every waiter (U2). A buffered channel's waiters retry (B4) and
   // find the values still buffered, then the mark (B2).
   // Seq_cst: orders the mark with B3's loads like a send's tail CAS.

@@ -22,7 +22,7 @@
 //    for `released` (acquire) before reading `result` or returning; it is
 //    nearly always set already, since the waker finished before the owner
 //    was even scheduled.
-// 4. waitq::waiting is true while the queue holds a waiter (written under
+// 4. On a buffered channel, waitq::waiting is true while the queue holds a waiter (written under
 //    the lock, read without it by buffered channels' fast paths).
 #pragma once
 
@@ -88,12 +88,12 @@ inline void await_release(const waiter& w) noexcept {
 struct waitq {
   waiter* head = nullptr;
   waiter* tail = nullptr;
-  // Invariant 4. Seq_cst store on push: the Dekker pair with a buffered
-  // channel's index CAS (chan_core.hpp, invariant B3).
+  // Invariant 4. Set by the channel after a push (chan_core.cpp,
+  // queue_waiter: a seq_cst store, half of the Dekker pair of B3).
   std::atomic<bool> waiting{false};
-  // Bumped on every push and removal (seq_cst): part of an unbuffered
-  // channel's state version, read by non-blocking select (select.cpp).
-  std::atomic<std::uint64_t> changes{0};
+  // Unbuffered channels: the number of pushes, part of the channel's state
+  // version read by non-blocking select (chan_core.cpp, state_version).
+  std::atomic<std::uint64_t> pushes{0};
 
   bool empty() const noexcept { return head == nullptr; }
   void push(waiter* w) noexcept {
@@ -105,8 +105,6 @@ struct waitq {
       head = w;
     tail = w;
     w->queued = true;
-    waiting.store(true, std::memory_order_seq_cst);
-    changes.fetch_add(1, std::memory_order_seq_cst);
   }
   void remove(waiter* w) noexcept {
     if (!w->queued) return;
@@ -120,7 +118,6 @@ struct waitq {
       tail = w->prev;
     w->prev = w->next = nullptr;
     w->queued = false;
-    changes.fetch_add(1, std::memory_order_seq_cst);
     // Relaxed: a stale true only sends a notifier to the lock for nothing.
     if (head == nullptr) waiting.store(false, std::memory_order_relaxed);
   }

@@ -1,5 +1,6 @@
 // What weft-compare knows about one (scenario, model) pair after running
-// it: shared by the runner (weft_compare.cpp) and the plots (plots.cpp).
+// it: shared by the runner (weft_compare.cpp), the tables (report.cpp) and
+// the plots (plots.cpp).
 #pragma once
 
 #include <optional>
@@ -37,6 +38,24 @@ struct row {
     return !runs.empty() && (status == row_status::ok || status == row_status::wrong_result);
   }
 };
+
+// The circumstances of a run, printed above the tables.
+struct run_info {
+  long nproc = 0;
+  std::string cpu, kernel, compiler, commit, date;
+  double rss_floor_mib = 0;  // peak RSS of fork + exec of /bin/true
+  std::string mode;          // quick, normal or full
+  double wall_s = 0;         // the whole run, start-up of every child included
+  int workers = 0, runs = 0, timeout_s = 0;
+  std::string weft_bench, boost_fiber_bench, go_bench;  // the programs run
+};
+
+// report.cpp: results.md (the tables, also printed) and results.json.
+std::string markdown(const run_info& info, const std::vector<row>& rows);
+std::string json(const run_info& info, const std::vector<row>& rows);
+// printf-style formatting of one number; 1234567 -> "1.2M", 11111 -> "11k".
+std::string fmt(const char* format, double v);
+std::string human_count(long v);
 
 // Writes time.png, memory.png and scaling.png (and the gnuplot script and
 // data files that make them) into `dir`, by running gnuplot. `models` gives

@@ -4,7 +4,8 @@
 // For pingpong and mpmc a sixth model, "1:1 mutex+condvar" (weft-bench
 // --model=condvar: threads over a std::mutex + std::condition_variable queue,
 // no weft), shows what weft::chan costs 1:1 threads against the classic
-// blocking queue.
+// blocking queue. With --out=DIR it also writes results.md, results.json
+// and, through gnuplot, time.png, memory.png and scaling.png (plots.cpp).
 //
 // Design notes
 // 1. Every benchmark program prints one line
@@ -22,17 +23,33 @@
 //    high-water mark of the pre-exec image over execve(), so the figure
 //    includes the forked copy of this runner (about 1 MiB); the header prints
 //    that floor, measured by running /bin/true the same way.
-// 4. A result that differs from the expected value (skynet: n*(n-1)/2; every
-//    other scenario: n) marks the pair "FAILED"; its numbers stay visible.
+// 4. A result that differs from the expected value marks the pair "FAILED";
+//    its numbers stay visible. The runner computes the expected value itself
+//    (skynet: n*(n-1)/2; sieve: the n-th prime and cpusplit: the number of
+//    primes below n, both by a sequential sieve of Eratosthenes from
+//    bench/common/workloads.hpp; every other scenario: n, which the program
+//    prints only after checking its own sums against a sequential run).
 // 5. A model can be declared unable to run a size before anything is started:
 //    1:1 threads for scenarios that keep one thread per task alive, checked
-//    against this machine's pid_max, threads-max and vm.max_map_count.
+//    against this machine's pid_max, threads-max, vm.max_map_count and the
+//    user's process limit ("n/a: thread limit (...)"); Boost.Fiber where
+//    parked fibers would need more than 8 GiB (scale-1M: ~10 GiB at the
+//    10.6 KB per parked fiber measured by `parked`), a lot for one cell on
+//    a shared machine.
 // 6. A benchmark program that exits with status 3 declares the scenario
 //    outside what its model can express (Boost.Fiber has no select): the pair
 //    is reported "n/a: not supported by this model", not as a failure.
 // 7. Rows exist only where a model applies: 1:1 threads where threads_n is
 //    not 0, 1:1 mutex+condvar only for scenarios marked `condvar` (it runs
 //    at the 1:1 threads size).
+// 8. Sizes come in three modes. --quick (the default, and what the README's
+//    `bash scripts/compare.sh` runs) keeps the whole run under 3 minutes on
+//    2 cores: about a tenth of --normal, and the scaling sweep up to 10^5
+//    tasks. --normal adds the 10^6 sweep point, --full larger sizes
+//    elsewhere. Every mode runs each cell 5 times (--runs to change).
+// 9. The scaling sweep is a group of scenarios sharing a `sweep` name
+//    (scale-100 ... scale-1M, all `weft-bench scale`): the table lists them
+//    like the rest, a second table and scaling.png show them against n.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -65,8 +82,11 @@
 
 namespace {
 
+using weft_compare::fmt;
+using weft_compare::human_count;
 using weft_compare::row;
 using weft_compare::row_status;
+using weft_compare::run_info;
 using weft_compare::run_record;
 
 namespace fs = std::filesystem;
@@ -197,12 +217,6 @@ std::vector<std::string> split(std::string_view s, char sep) {
   return parts;
 }
 
-// printf-style formatting of one number.
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 options parse_options(int argc, char** argv) {
   options o;
@@ -344,12 +358,6 @@ std::string utc_now() {
   return buf;
 }
 
-// 1234567 -> "1.2M", 11111 -> "11k".
-std::string human_count(long v) {
-  if (v >= 1'000'000) return fmt("%.1fM", static_cast<double>(v) / 1e6);
-  if (v >= 1'000) return std::to_string(v / 1'000) + "k";
-  return std::to_string(v);
-}
 
 // Note 5: why 1:1 threads cannot run a size, or nullopt if they can.
 std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
@@ -712,186 +720,6 @@ row run_pair(const scenario_spec& s, const model_info& m, long n, const options&
   return r;
 }
 
-// ---------------------------------------------------------------------------
-// Reporting
-
-// Milliseconds with about three significant digits.
-std::string ms(double ns) {
-  const double v = ns / 1e6;
-  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
-}
-
-struct machine_info {
-  long nproc;
-  std::string cpu, kernel, compiler, commit, date;
-  double rss_floor_mib;
-  std::string mode;   // quick, normal or full
-  double wall_s = 0;  // the whole run, start-up of every child included
-};
-
-// The scaling sweep again, one line per model and one column per size:
-// "median ms / peak RSS MiB", or why there is no number.
-std::string sweep_table(const std::vector<row>& rows) {
-  std::vector<long> sizes;
-  std::vector<std::string> models;
-  for (const auto& r : rows) {
-    if (r.sweep.empty()) continue;
-    if (std::find(sizes.begin(), sizes.end(), r.n) == sizes.end()) sizes.push_back(r.n);
-    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
-  }
-  if (sizes.empty()) return "";
-  std::sort(sizes.begin(), sizes.end());
-  std::ostringstream md;
-  md << "\n## Scaling sweep: n tasks alive at once (median ms / peak RSS MiB)\n\n| model |";
-  for (const long n : sizes) md << " " << human_count(n) << " |";
-  md << "\n|---|";
-  for (std::size_t i = 0; i < sizes.size(); ++i) md << "---:|";
-  md << "\n";
-  for (const auto& m : models) {
-    md << "| " << m << " |";
-    for (const long n : sizes) {
-      const auto it = std::find_if(rows.begin(), rows.end(), [&](const row& r) {
-        return !r.sweep.empty() && r.model == m && r.n == n;
-      });
-      if (it == rows.end()) {
-        md << " - |";
-      } else if (it->status == row_status::ok) {
-        md << " " << ms(it->median_ns) << " / " << fmt("%.1f", it->rss_mib) << " |";
-      } else if (it->status == row_status::not_applicable) {
-        md << " " << it->note.substr(0, it->note.find(" (")) << " |";
-      } else {
-        md << " " << (it->status == row_status::failed ? "failed" : "FAILED") << " |";
-      }
-    }
-    md << "\n";
-  }
-  return md.str();
-}
-
-std::string markdown(const machine_info& mi, const options& o, const binaries& b,
-                     const std::vector<row>& rows) {
-  std::ostringstream md;
-  md << "# weft-compare results\n\n"
-     << "- machine: " << mi.nproc << " CPUs, " << mi.cpu << ", " << mi.kernel << "\n"
-     << "- compiler (of weft-compare): " << mi.compiler << "\n"
-     << "- commit: " << mi.commit << ", date: " << mi.date << "\n"
-     << "- sizes: --" << mi.mode << ", workers: " << o.workers << ", runs per cell: " << o.runs
-     << ", timeout: " << o.timeout_s << " s, whole run: " << fmt("%.0f", mi.wall_s) << " s\n"
-     << "- binaries: weft-bench " << b.weft << "; boost-fiber-bench " << b.boost_fiber
-     << "; go-bench " << b.go << "\n"
-     << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
-     << " MiB\n\n";
-  md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
-        "| bytes/task | result |\n"
-     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
-  for (const auto& r : rows) {
-    md << "| " << r.scenario << " | " << r.model << " | " << r.n << " | ";
-    if (r.has_numbers()) {
-      md << ms(r.median_ns) << " | " << ms(r.min_ns) << " | " << ms(r.max_ns) << " | "
-         << fmt("%.1f", r.ns_per_op) << " | " << fmt("%.1f", r.rss_mib) << " | "
-         << (r.bytes_per_task ? fmt("%.0f", *r.bytes_per_task) : "") << " | ";
-    } else {
-      md << "- | - | - | - | - | - | ";
-    }
-    md << r.note << " |\n";
-  }
-  md << sweep_table(rows);
-
-  // Ratios: weft M:N against the references, per scenario, when both are ok;
-  // and 1:1 threads over weft::chan against 1:1 threads over mutex+condvar.
-  md << "\n## Ratios (weft M:N / reference; below 1 means weft is faster or smaller)\n\n"
-     << "The last column compares the two 1:1 rows instead: ns/op of 1:1 threads over "
-        "weft::chan / ns/op of 1:1 threads over mutex+condvar.\n\n"
-     << "| scenario | time vs Go | RSS vs Go | time vs Boost.Fiber | RSS vs Boost.Fiber "
-        "| 1:1 weft::chan vs mutex+condvar |\n"
-     << "|---|---:|---:|---:|---:|---:|\n";
-  auto find = [&](const std::string& scenario, const char* model) -> const row* {
-    for (const auto& r : rows) {
-      if (r.scenario == scenario && r.model == model && r.status == row_status::ok) return &r;
-    }
-    return nullptr;
-  };
-  std::vector<std::string> seen;
-  for (const auto& r : rows) {
-    if (std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
-    seen.push_back(r.scenario);
-    const row* mn = find(r.scenario, "weft M:N");
-    auto ratio = [&](const row* ref, bool time) -> std::string {
-      if (!mn || !ref) return "-";
-      return fmt("%.3g", time ? mn->median_ns / ref->median_ns : mn->rss_mib / ref->rss_mib);
-    };
-    const row* go = find(r.scenario, "Go");
-    const row* bfb = find(r.scenario, "Boost.Fiber");
-    const row* threads = find(r.scenario, "1:1 threads");
-    const row* condvar = find(r.scenario, "1:1 mutex+condvar");
-    const std::string chan_vs_condvar =
-        threads && condvar ? fmt("%.3g", threads->ns_per_op / condvar->ns_per_op) : "-";
-    md << "| " << r.scenario << " | " << ratio(go, true) << " | " << ratio(go, false) << " | "
-       << ratio(bfb, true) << " | " << ratio(bfb, false) << " | " << chan_vs_condvar << " |\n";
-  }
-  return md.str();
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) { return std::isfinite(v) ? fmt("%.15g", v) : "null"; }
-
-std::string json(const machine_info& mi, const options& o, const std::vector<row>& rows) {
-  std::ostringstream js;
-  js << "{\n  \"machine\": {\"nproc\": " << mi.nproc << ", \"cpu\": " << json_string(mi.cpu)
-     << ", \"kernel\": " << json_string(mi.kernel) << "},\n"
-     << "  \"compiler\": " << json_string(mi.compiler) << ",\n"
-     << "  \"commit\": " << json_string(mi.commit) << ",\n"
-     << "  \"date\": " << json_string(mi.date) << ",\n"
-     << "  \"mode\": " << json_string(mi.mode) << ", \"wall_s\": " << json_number(mi.wall_s) << ",\n"
-     << "  \"workers\": " << o.workers << ", \"runs\": " << o.runs
-     << ", \"timeout_s\": " << o.timeout_s << ",\n"
-     << "  \"rss_floor_mib\": " << json_number(mi.rss_floor_mib) << ",\n  \"results\": [";
-  const char* status_names[] = {"ok", "wrong_result", "failed", "n/a"};
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const row& r = rows[i];
-    js << (i ? ",\n" : "\n") << "    {\"scenario\": " << json_string(r.scenario)
-       << ", \"model\": " << json_string(r.model) << ", \"n\": " << r.n
-       << ", \"expected\": " << r.expected
-       << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
-       << ", \"note\": " << json_string(r.note);
-    if (r.has_numbers()) {
-      js << ", \"median_ns\": " << json_number(r.median_ns)
-         << ", \"min_ns\": " << json_number(r.min_ns) << ", \"max_ns\": " << json_number(r.max_ns)
-         << ", \"ns_per_op\": " << json_number(r.ns_per_op)
-         << ", \"peak_rss_mib\": " << json_number(r.rss_mib) << ", \"bytes_per_task\": "
-         << (r.bytes_per_task ? json_number(*r.bytes_per_task) : "null");
-    }
-    js << ", \"runs\": [";
-    for (std::size_t k = 0; k < r.runs.size(); ++k) {
-      const run_record& run = r.runs[k];
-      js << (k ? ", " : "") << "{\"elapsed_ns\": " << run.elapsed_ns << ", \"ops\": " << run.ops
-         << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib;
-      if (run.bytes_per_task) js << ", \"bytes_per_task\": " << *run.bytes_per_task;
-      if (!run.variant.empty()) js << ", \"variant\": " << json_string(run.variant);
-      js << "}";
-    }
-    js << "]}";
-  }
-  js << "\n  ]\n}\n";
-  return js.str();
-}
-
 bool write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
@@ -910,15 +738,23 @@ int main(int argc, char** argv) {
       locate(o.go_bench, {here / ".." / "go" / "go-bench", here / "go-bench"}),
   };
 
-  machine_info mi {
-    sysconf(_SC_NPROCESSORS_ONLN), cpu_model(), kernel(),
+  run_info mi;
+  mi.nproc = sysconf(_SC_NPROCESSORS_ONLN);
+  mi.cpu = cpu_model();
+  mi.kernel = kernel();
 #if defined(__clang__)
-        __VERSION__,
+  mi.compiler = __VERSION__;
 #else
-        std::string("GCC ") + __VERSION__,
+  mi.compiler = std::string("GCC ") + __VERSION__;
 #endif
-        git_commit(), utc_now(), 0.0, "", 0.0
-  };
+  mi.commit = git_commit();
+  mi.date = utc_now();
+  mi.workers = o.workers;
+  mi.runs = o.runs;
+  mi.timeout_s = o.timeout_s;
+  mi.weft_bench = b.weft;
+  mi.boost_fiber_bench = b.boost_fiber;
+  mi.go_bench = b.go;
   if (is_executable("/bin/true")) {
     mi.rss_floor_mib = static_cast<double>(run_child({"/bin/true"}, 10s).max_rss_kib) / 1024.0;
   }
@@ -958,7 +794,7 @@ int main(int argc, char** argv) {
   mi.mode = kModeNames[mode];
   mi.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-  const std::string md = markdown(mi, o, b, rows);
+  const std::string md = markdown(mi, rows);
   std::fputs(md.c_str(), stdout);
   std::fflush(stdout);
 
@@ -967,7 +803,7 @@ int main(int argc, char** argv) {
     fs::create_directories(o.out_dir, ec);
     const fs::path dir(o.out_dir);
     if (ec || !write_file(dir / "results.md", md) ||
-        !write_file(dir / "results.json", json(mi, o, rows))) {
+        !write_file(dir / "results.json", json(mi, rows))) {
       std::fprintf(stderr, "weft-compare: cannot write results to %s\n", o.out_dir.c_str());
       return 1;
     }

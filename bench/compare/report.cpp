@@ -1,0 +1,206 @@
+// weft-compare's tables: results.md (also printed) and results.json, made
+// from the rows of a run.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "results.hpp"
+
+namespace weft_compare {
+
+// printf-style formatting of one number.
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// 1234567 -> "1.2M", 11111 -> "11k".
+std::string human_count(long v) {
+  if (v >= 1'000'000) return fmt("%.1fM", static_cast<double>(v) / 1e6);
+  if (v >= 1'000) return std::to_string(v / 1'000) + "k";
+  return std::to_string(v);
+}
+
+namespace {
+
+// Milliseconds with about three significant digits.
+std::string ms(double ns) {
+  const double v = ns / 1e6;
+  return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
+}
+
+// The scaling sweep again, one line per model and one column per size:
+// "median ms / peak RSS MiB", or why there is no number.
+std::string sweep_table(const std::vector<row>& rows) {
+  std::vector<long> sizes;
+  std::vector<std::string> models;
+  for (const auto& r : rows) {
+    if (r.sweep.empty()) continue;
+    if (std::find(sizes.begin(), sizes.end(), r.n) == sizes.end()) sizes.push_back(r.n);
+    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
+  }
+  if (sizes.empty()) return "";
+  std::sort(sizes.begin(), sizes.end());
+  std::ostringstream md;
+  md << "\n## Scaling sweep: n tasks alive at once (median ms / peak RSS MiB)\n\n| model |";
+  for (const long n : sizes) md << " " << human_count(n) << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < sizes.size(); ++i) md << "---:|";
+  md << "\n";
+  for (const auto& m : models) {
+    md << "| " << m << " |";
+    for (const long n : sizes) {
+      const auto it = std::find_if(rows.begin(), rows.end(), [&](const row& r) {
+        return !r.sweep.empty() && r.model == m && r.n == n;
+      });
+      if (it == rows.end()) {
+        md << " - |";
+      } else if (it->status == row_status::ok) {
+        md << " " << ms(it->median_ns) << " / " << fmt("%.1f", it->rss_mib) << " |";
+      } else if (it->status == row_status::not_applicable) {
+        md << " " << it->note.substr(0, it->note.find(" (")) << " |";
+      } else {
+        md << " " << (it->status == row_status::failed ? "failed" : "FAILED") << " |";
+      }
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
+}  // namespace
+
+std::string markdown(const run_info& mi, const std::vector<row>& rows) {
+  std::ostringstream md;
+  md << "# weft-compare results\n\n"
+     << "- machine: " << mi.nproc << " CPUs, " << mi.cpu << ", " << mi.kernel << "\n"
+     << "- compiler (of weft-compare): " << mi.compiler << "\n"
+     << "- commit: " << mi.commit << ", date: " << mi.date << "\n"
+     << "- sizes: --" << mi.mode << ", workers: " << mi.workers << ", runs per cell: " << mi.runs
+     << ", timeout: " << mi.timeout_s << " s, whole run: " << fmt("%.0f", mi.wall_s) << " s\n"
+     << "- binaries: weft-bench " << mi.weft_bench << "; boost-fiber-bench " << mi.boost_fiber_bench
+     << "; go-bench " << mi.go_bench << "\n"
+     << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
+     << " MiB\n\n";
+  md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
+        "| bytes/task | result |\n"
+     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& r : rows) {
+    md << "| " << r.scenario << " | " << r.model << " | " << r.n << " | ";
+    if (r.has_numbers()) {
+      md << ms(r.median_ns) << " | " << ms(r.min_ns) << " | " << ms(r.max_ns) << " | "
+         << fmt("%.1f", r.ns_per_op) << " | " << fmt("%.1f", r.rss_mib) << " | "
+         << (r.bytes_per_task ? fmt("%.0f", *r.bytes_per_task) : "") << " | ";
+    } else {
+      md << "- | - | - | - | - | - | ";
+    }
+    md << r.note << " |\n";
+  }
+  md << sweep_table(rows);
+
+  // Ratios: weft M:N against the references, per scenario, when both are ok;
+  // and 1:1 threads over weft::chan against 1:1 threads over mutex+condvar.
+  md << "\n## Ratios (weft M:N / reference; below 1 means weft is faster or smaller)\n\n"
+     << "The last column compares the two 1:1 rows instead: ns/op of 1:1 threads over "
+        "weft::chan / ns/op of 1:1 threads over mutex+condvar.\n\n"
+     << "| scenario | time vs Go | RSS vs Go | time vs Boost.Fiber | RSS vs Boost.Fiber "
+        "| 1:1 weft::chan vs mutex+condvar |\n"
+     << "|---|---:|---:|---:|---:|---:|\n";
+  auto find = [&](const std::string& scenario, const char* model) -> const row* {
+    for (const auto& r : rows) {
+      if (r.scenario == scenario && r.model == model && r.status == row_status::ok) return &r;
+    }
+    return nullptr;
+  };
+  std::vector<std::string> seen;
+  for (const auto& r : rows) {
+    if (std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
+    seen.push_back(r.scenario);
+    const row* mn = find(r.scenario, "weft M:N");
+    auto ratio = [&](const row* ref, bool time) -> std::string {
+      if (!mn || !ref) return "-";
+      return fmt("%.3g", time ? mn->median_ns / ref->median_ns : mn->rss_mib / ref->rss_mib);
+    };
+    const row* go = find(r.scenario, "Go");
+    const row* bfb = find(r.scenario, "Boost.Fiber");
+    const row* threads = find(r.scenario, "1:1 threads");
+    const row* condvar = find(r.scenario, "1:1 mutex+condvar");
+    const std::string chan_vs_condvar =
+        threads && condvar ? fmt("%.3g", threads->ns_per_op / condvar->ns_per_op) : "-";
+    md << "| " << r.scenario << " | " << ratio(go, true) << " | " << ratio(go, false) << " | "
+       << ratio(bfb, true) << " | " << ratio(bfb, false) << " | " << chan_vs_condvar << " |\n";
+  }
+  return md.str();
+}
+
+namespace {
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_number(double v) { return std::isfinite(v) ? fmt("%.15g", v) : "null"; }
+
+}  // namespace
+
+std::string json(const run_info& mi, const std::vector<row>& rows) {
+  std::ostringstream js;
+  js << "{\n  \"machine\": {\"nproc\": " << mi.nproc << ", \"cpu\": " << json_string(mi.cpu)
+     << ", \"kernel\": " << json_string(mi.kernel) << "},\n"
+     << "  \"compiler\": " << json_string(mi.compiler) << ",\n"
+     << "  \"commit\": " << json_string(mi.commit) << ",\n"
+     << "  \"date\": " << json_string(mi.date) << ",\n"
+     << "  \"mode\": " << json_string(mi.mode) << ", \"wall_s\": " << json_number(mi.wall_s) << ",\n"
+     << "  \"workers\": " << mi.workers << ", \"runs\": " << mi.runs
+     << ", \"timeout_s\": " << mi.timeout_s << ",\n"
+     << "  \"rss_floor_mib\": " << json_number(mi.rss_floor_mib) << ",\n  \"results\": [";
+  const char* status_names[] = {"ok", "wrong_result", "failed", "n/a"};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const row& r = rows[i];
+    js << (i ? ",\n" : "\n") << "    {\"scenario\": " << json_string(r.scenario)
+       << ", \"model\": " << json_string(r.model) << ", \"n\": " << r.n
+       << ", \"expected\": " << r.expected
+       << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
+       << ", \"note\": " << json_string(r.note);
+    if (r.has_numbers()) {
+      js << ", \"median_ns\": " << json_number(r.median_ns)
+         << ", \"min_ns\": " << json_number(r.min_ns) << ", \"max_ns\": " << json_number(r.max_ns)
+         << ", \"ns_per_op\": " << json_number(r.ns_per_op)
+         << ", \"peak_rss_mib\": " << json_number(r.rss_mib) << ", \"bytes_per_task\": "
+         << (r.bytes_per_task ? json_number(*r.bytes_per_task) : "null");
+    }
+    js << ", \"runs\": [";
+    for (std::size_t k = 0; k < r.runs.size(); ++k) {
+      const run_record& run = r.runs[k];
+      js << (k ? ", " : "") << "{\"elapsed_ns\": " << run.elapsed_ns << ", \"ops\": " << run.ops
+         << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib;
+      if (run.bytes_per_task) js << ", \"bytes_per_task\": " << *run.bytes_per_task;
+      if (!run.variant.empty()) js << ", \"variant\": " << json_string(run.variant);
+      js << "}";
+    }
+    js << "]}";
+  }
+  js << "\n  ]\n}\n";
+  return js.str();
+}
+
+}  // namespace weft_compare

@@ -117,6 +117,10 @@ bool on_path(const std::string& program) {
   return false;
 }
 
+// Under the bar charts' titles: not every bar is at the same n.
+const std::string kSmallerN =
+    "1:1 rows run some scenarios at a smaller n than the fiber models (see results.md)\n";
+
 bool plotted(const row& r) { return r.status == row_status::ok && !r.runs.empty(); }
 
 // The models that have at least one plotted row among `rows`, in `models`
@@ -230,12 +234,14 @@ bool write_plots(const std::string& dir, const std::vector<row>& rows,
       return std::vector<double>{r.median_ns / ops, r.min_ns / ops, r.max_ns / ops};
     });
     bar_chart(gp, p + "time.png", p + "time.dat",
-              "Time per operation: median, whiskers min-max (log scale; lower is better)\n" + subtitle,
+              std::string("Time per operation: median, whiskers min-max (log scale; lower is better)\n") +
+                  kSmallerN + subtitle,
               "ns per operation", m, t, true, scenarios);
     const auto r = write_bars(p + "memory.dat", bars, m, 1,
                               [](const row& x) { return std::vector<double>{x.rss_mib}; });
     bar_chart(gp, p + "memory.png", p + "memory.dat",
-              "Peak RSS of the whole process: median (log scale; lower is better)\n" + subtitle,
+              std::string("Peak RSS of the whole process: median (log scale; lower is better)\n") +
+                  kSmallerN + subtitle,
               "MiB", m, r, false, scenarios);
     any = true;
   }

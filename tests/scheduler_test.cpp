@@ -202,6 +202,51 @@ TEST_P(scheduler, sleep_is_accurate_and_holds_no_thread) {
       opts());
 }
 
+// Regression: a fiber polling with yield() on a worker whose only other
+// fiber sleeps never saw the sleeper wake (yield found nothing runnable and
+// returned without firing the worker's timers). Found by the port of Go's
+// race tests (conformance_race_test, NoRaceNonblockingAndTimedForms).
+TEST_P(scheduler, yield_polling_does_not_starve_a_sleeper) {
+  run(
+      [] {
+        std::atomic<bool> woke{false};
+        auto t = spawn([&woke] {
+          sleep_for(1ms);
+          woke = true;
+        });
+        while (!woke.load()) yield();
+        t.join();
+      },
+      opts());
+}
+
+// Two fibers that hand off to each other directly (never passing through
+// the scheduling loop) still let their worker's sleepers wake.
+TEST_P(scheduler, hand_offs_do_not_starve_a_sleeper) {
+  run(
+      [] {
+        auto ping = make_chan<int>(), pong = make_chan<int>();
+        std::atomic<bool> stop{false};
+        auto sleeper = spawn([&stop] {
+          sleep_for(1ms);
+          stop = true;
+        });
+        go([ping, pong] {
+          for (auto v : ping) pong.send(v);
+        });
+        long rounds = 0;
+        while (!stop.load()) {
+          ping.send(1);
+          pong.recv();
+          rounds++;
+        }
+        ping.close();
+        sleeper.join();
+        EXPECT_GT(rounds, 0);
+      },
+      opts());
+}
+
 TEST_P(scheduler, sleep_until_in_the_past_returns_at_once) {
   run([] { sleep_until(std::chrono::steady_clock::now() - 1s); }, opts());
 }

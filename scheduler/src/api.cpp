@@ -15,7 +15,10 @@ void yield() {
   detail::fiber* self = w->current;
   if (w->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
   detail::fiber* to = w->find_local();
-  if (to == nullptr) return;  // nothing else to run here
+  // Nothing else to run here: a sleeper whose time has come is (a fiber
+  // polling with yield must not starve this worker's timers).
+  if (to == nullptr && w->fire_timers()) to = w->find_local();
+  if (to == nullptr) return;
   w->switch_from_fiber(self, detail::after_switch::yield, to);
   if (detail::this_worker()->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
 }

@@ -104,6 +104,8 @@ struct worker {
 
   void loop();
   fiber* find_local() noexcept;
+  // Fires this worker's due timers; whether any fiber was woken.
+  bool fire_timers() noexcept;
   fiber* find_global() noexcept;
   fiber* steal() noexcept;
   void push_next(fiber* f) noexcept;

@@ -15,9 +15,11 @@
 //    the old fiber as resumable.
 // 3. The resumed side learns its worker from the switch's data word, never
 //    from a cached thread_local (context.hpp note 2).
-// 4. Where to look, in order (find_local): every kFairnessTick-th pick the
-//    shared queue first (so injected fibers are not starved by a busy
-//    local queue); then the LIFO next slot (the fiber just woken here, still
+// 4. Where to look, in order (find_local): every kFairnessTick-th pick fire
+//    this worker's due timers and look at the shared queue first (so neither
+//    sleepers nor injected fibers are starved by fibers that keep handing
+//    off to each other), then the yield list and the oldest fiber of the
+//    local deque; then the LIFO next slot (the fiber just woken here, still
 //    hot in cache: ping-pong stays on one worker), the local deque (newest
 //    first), the shared queue, and last the fibers that yielded.
 //    Only the scheduling loop steals (steal()).
@@ -259,12 +261,27 @@ fiber* worker::find_global() noexcept {
   return batch[0];
 }
 
+bool worker::fire_timers() noexcept {
+  const std::int64_t next_timer = timers.next.load(std::memory_order_relaxed);
+  if (next_timer == INT64_MAX) return false;
+  const std::int64_t now = now_ns();
+  return next_timer <= now && timers.fire_due(now) > 0;
+}
+
 fiber* worker::find_local() noexcept {
   fiber* f;
   if (--tick == 0) {
     tick = kFairnessTick;
+    // Fibers that hand off to each other directly never pass through
+    // loop(); their worker's due timers must fire anyway (Go's schedule()
+    // calls checkTimers on every pass).
+    fire_timers();
     if ((f = find_global()) != nullptr) return f;
     if ((f = yield_pop()) != nullptr) return f;
+    // The oldest fiber of our own deque: two fibers handing off through
+    // the next slot would otherwise starve it (Go bounds that with the
+    // time slice runnext inherits).
+    if ((f = queue.steal()) != nullptr) return f;
   }
   if (next_slot.load(std::memory_order_relaxed) != nullptr &&
       (f = next_slot.exchange(nullptr, std::memory_order_acq_rel)) != nullptr)

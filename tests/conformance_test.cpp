@@ -234,23 +234,27 @@ TEST_P(go_chan, TestPseudoRandomSend) {
       opts());
 }
 
-// TestSelectDuplicateChannel: the same channel in two cases of one select.
+// TestSelectDuplicateChannel: a fiber queued twice on one channel (two
+// cases of one select), then woken through a third case, must leave that
+// channel's queue intact for the fiber queued after it. The fibers hold
+// their own handles: one captured by reference could be destroyed by main
+// while the fiber is still inside send (found by TSan).
 TEST_P(go_chan, TestSelectDuplicateChannel) {
   run(
       [] {
-        auto a = make_chan<int>(), c = make_chan<int>(), d = make_chan<int>();
-        auto e = make_chan<int>(9);
-        go([&] {
-          select(on_recv(a, [](std::optional<int>) {}), on_recv(a, [](std::optional<int>) {}),
+        auto c = make_chan<int>(), d = make_chan<int>(), e = make_chan<int>();
+        go([c, d, e] {  // A
+          select(on_recv(c, [](std::optional<int>) {}), on_recv(c, [](std::optional<int>) {}),
                  on_recv(d, [](std::optional<int>) {}));
           e.send(9);
         });
-        sleep_for(1ms);  // let the select register on a twice
-        go([c] { c.recv(); });
-        sleep_for(1ms);
-        d.send(7);  // wake the select
-        c.send(8);  // the unrelated channel still works
+        sleep_for(1ms);                            // A is queued on c first
+        auto b = spawn([c] { return c.recv(); });  // B
+        sleep_for(1ms);                            // B is queued on c after A
+        d.send(7);                                 // wakes A, which leaves c's queue
         EXPECT_EQ(e.recv(), std::optional<int>(9));
+        c.send(8);  // wakes B (a corrupted queue would wake the running A)
+        EXPECT_EQ(b.join(), std::optional<int>(8));
       },
       opts());
 }

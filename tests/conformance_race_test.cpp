@@ -189,13 +189,10 @@ void close_recv_scenario(parties& p, std::size_t cap) {
   }
 }
 
-// TestNoRaceChanAsyncCloseRecv, ...Recv2, ...Recv3: buffered.
-// DISABLED: TSan reports a race when the receive finds the channel already
-// closed: ring_recv (chan_core.cpp) sees the closed mark through a relaxed
-// load of tail, and its seq_cst fence comes before that load, so close()
-// is not ordered before the receive. Minimal repro:
-// go_race_repro.DISABLED_close_happens_before_a_buffered_receive_that_sees_it.
-TEST_P(go_race, DISABLED_TestNoRaceChanAsyncCloseRecv) {
+// TestNoRaceChanAsyncCloseRecv, ...Recv2, ...Recv3: buffered. (Before
+// 8c932a2 TSan reported a race here; see
+// go_race_regression.close_happens_before_a_buffered_receive_that_sees_it.)
+TEST_P(go_race, TestNoRaceChanAsyncCloseRecv) {
   each_mix([](parties& p) { close_recv_scenario(p, 10); });
 }
 
@@ -947,14 +944,16 @@ TEST_P(go_race, NoRaceContextCancel) {
 
 INSTANTIATE_TEST_SUITE_P(workers, go_race, WEFT_WORKER_COUNTS);
 
-// Repro for DISABLED_TestNoRaceChanAsyncCloseRecv (TSan build): a plain
-// thread writes v and closes a buffered channel; main, a fiber, receives
-// after the close and finds the channel closed, then reads v. Go's memory
-// model orders the close before that receive; TSan reports the read of v
-// as racing with the write. (The receiver is a fiber on purpose: a plain
-// thread's first weft call bumps a global counter the closer also bumped,
-// an incidental edge that hides the race.)
-TEST(go_race_repro, DISABLED_close_happens_before_a_buffered_receive_that_sees_it) {
+// Regression (TSan build; found by TestNoRaceChanAsyncCloseRecv, fixed in
+// 8c932a2): a plain thread writes v and closes a buffered channel; main, a
+// fiber, receives after the close and finds the channel closed, then reads
+// v. Go's memory model orders the close before that receive. ring_recv saw
+// the closed mark through a relaxed load of tail (its seq_cst fence came
+// before the load, so it made no acquire of it) and TSan reported the read
+// of v. The receiver is a fiber on purpose: a plain thread's first weft
+// call bumps a global counter the closer also bumped, an incidental edge
+// that hid the race.
+TEST(go_race_regression, close_happens_before_a_buffered_receive_that_sees_it) {
   run_options o;
   o.workers = 1;
   run(

@@ -101,8 +101,10 @@ op_result ring_send(chan_core* c, void* value) noexcept {
     if (stamp + c->one_lap == tail + 1) {
       // The slot still holds last lap's element: full, unless a receiver
       // has claimed it and is still moving it out.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (c->head.load(std::memory_order_relaxed) + c->one_lap == tail) return op_result::would_block;
+      // Seq_cst (a plain load on x86, unlike a fence; TSan models it):
+      // ordered after our stamp load, and in the single order with peers'
+      // index CASes.
+      if (c->head.load(std::memory_order_seq_cst) + c->one_lap == tail) return op_result::would_block;
     }
     backoff(spins);  // a peer is between its CAS and its stamp store
     tail = c->tail.load(std::memory_order_acquire);
@@ -131,10 +133,10 @@ op_result ring_recv(chan_core* c, void* out) noexcept {
     if (stamp == head) {
       // The slot is empty this lap: empty, unless a sender has claimed it
       // and is still moving its element in.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      // Acquire: a receive that finds the channel closed is ordered after
-      // the close (Go's memory model; pairs with close's fetch_or).
-      const std::uint64_t tail = c->tail.load(std::memory_order_acquire);
+      // Seq_cst, as in ring_send; at least acquire: a receive that finds
+      // the channel closed is ordered after the close (Go's memory model;
+      // pairs with close's fetch_or).
+      const std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
       if ((tail & ~c->mark_bit) == head)
         return (tail & c->mark_bit) != 0 ? op_result::closed : op_result::would_block;
     }

@@ -95,14 +95,14 @@ void complete(select_op&, send_case<T, F>& c) {
 template <class Tuple, std::size_t... I>
 std::size_t select_impl(Tuple& cases, std::index_sequence<I...>) {
   constexpr std::size_t n = sizeof...(I);
-  constexpr std::array<bool, n> is_def{is_default<std::remove_cvref_t<std::tuple_element_t<I, Tuple>>>::value...};
+  [[maybe_unused]] constexpr std::array<bool, n> is_def{is_default<std::remove_cvref_t<std::tuple_element_t<I, Tuple>>>::value...};
   constexpr std::size_t defaults = (std::size_t{0} + ... + (is_def[I] ? 1 : 0));
   static_assert(defaults <= 1, "weft::select takes at most one otherwise()");
   constexpr std::size_t m = n - defaults;
   // The channel cases, in order, and where each sits in the argument list.
   std::array<select_op, m == 0 ? 1 : m> ops{};
   std::array<std::size_t, m == 0 ? 1 : m> where{};
-  std::size_t k = 0;
+  [[maybe_unused]] std::size_t k = 0;
   (
       [&] {
         if constexpr (!is_def[I]) {

@@ -35,9 +35,11 @@ struct run_options {
   // Default usable stack size of each fiber (virtual; pages are touched on
   // use). 0: 64 KiB.
   std::size_t stack_size = 0;
-  // How many stacks get a guard page (two memory-map entries each); beyond,
-  // a canary checked at every switch. vm.max_map_count is 65,530 here.
-  std::size_t guarded_stacks = 20000;
+  // How many stacks get a guard page; beyond, a canary checked at every
+  // switch. The default: every stack where the kernel has guard markers
+  // (MADV_GUARD_INSTALL, Linux 6.13+: no memory-map entry), else 20,000 (an
+  // mprotect guard costs two map entries; vm.max_map_count is often 65,530).
+  std::size_t guarded_stacks = std::size_t(-1);
   deadlock_action on_deadlock = deadlock_action::abort;
   // Upper bound of the weft::blocking thread pool.
   unsigned max_blocking_threads = 64;

@@ -236,16 +236,19 @@ void run_parked(const config& c) {
   clk::duration el{};
   in_model(c, [&] {
     auto ch = weft::make_chan<int>();
-    std::atomic<long> started{0};
+    weft::wait_group parked;  // as Go's version: done just before blocking
     const long before = rss_bytes();
     const auto t0 = clk::now();
-    for (long i = 0; i < c.n; i++) start(c, [ch, &started] {
-        started.fetch_add(1, std::memory_order_relaxed);
+    parked.add(c.n);
+    for (long i = 0; i < c.n; i++) start(c, [ch, &parked] {
+        parked.done();
         (void)ch.recv();
       });
-    while (started.load() < c.n) weft::sleep_for(std::chrono::milliseconds(1));
+    parked.wait();
+    el = clk::now() - t0;  // time to start n tasks that park
+    // done() comes just before the receive: let the last ones block before
+    // sampling.
     weft::sleep_for(std::chrono::milliseconds(100));
-    el = clk::now() - t0;
     per = (rss_bytes() - before) / c.n;
     ch.close();
     if (!c.fibers) std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -45,6 +45,15 @@ inline void backoff(int& spins) noexcept {
     sched_yield();
 }
 
+// Lost an index CAS to a peer: back off exponentially (1, 2, 4 ... 64
+// pauses) so that the winners' cache-line transfers are not fought over
+// (crossbeam's Backoff::spin).
+inline void contention_backoff(int& spins) noexcept {
+  const int n = 1 << (spins < 6 ? spins : 6);
+  for (int i = 0; i < n; i++) __builtin_ia32_pause();
+  if (spins < 6) spins++;
+}
+
 std::size_t round_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) / a * a; }
 
 // ---------------------------------------------------------------------------
@@ -96,7 +105,8 @@ op_result ring_send(chan_core* c, void* value) noexcept {
         s->stamp.store(tail + 1, std::memory_order_release);
         return op_result::done;
       }
-      continue;  // the failed CAS reloaded tail
+      contention_backoff(spins);  // the failed CAS reloaded tail
+      continue;
     }
     if (stamp + c->one_lap == tail + 1) {
       // The slot still holds last lap's element: full, unless a receiver
@@ -128,6 +138,7 @@ op_result ring_recv(chan_core* c, void* out) noexcept {
         s->stamp.store(head + c->one_lap, std::memory_order_release);
         return op_result::done;
       }
+      contention_backoff(spins);  // the failed CAS reloaded head
       continue;
     }
     if (stamp == head) {

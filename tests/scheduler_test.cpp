@@ -386,6 +386,24 @@ TEST_P(scheduler, a_blocking_call_is_not_a_deadlock) {
   run([] { blocking([] { std::this_thread::sleep_for(300ms); }); }, opts());
 }
 
+// A thread that exists but has not made its first weft call yet may still
+// wake a fiber: while the process has such a thread the detector waits 2 s,
+// not 100 ms (seen as a false report under load, where a new thread took
+// over 100 ms to get going).
+TEST_P(scheduler, a_thread_yet_to_make_its_first_weft_call_is_not_a_deadlock) {
+  run(
+      [] {
+        auto c = make_chan<int>();
+        std::thread t([c] {
+          std::this_thread::sleep_for(300ms);  // not a weft call
+          c.send(1);
+        });
+        EXPECT_EQ(c.recv(), 1);
+        blocking([&t] { t.join(); });
+      },
+      opts());
+}
+
 TEST_P(scheduler, an_awake_plain_thread_can_still_wake_fibers) {
   run(
       [] {

@@ -64,6 +64,12 @@ void blocking_pool_start(runtime& rt) {
   rt.blocking->max_threads = rt.opts.max_blocking_threads == 0 ? 1 : rt.opts.max_blocking_threads;
 }
 
+unsigned blocking_pool_threads(runtime& rt) {
+  if (rt.blocking == nullptr) return 0;
+  std::lock_guard lk(rt.blocking->mu);
+  return rt.blocking->threads;
+}
+
 void blocking_pool_stop(runtime& rt) {
   blocking_pool* bp = rt.blocking;
   {

@@ -16,6 +16,10 @@ namespace weft::detail {
 // exists, an apparently stuck runtime may still be woken from outside, so
 // the deadlock detector stays quiet.
 std::atomic<std::int64_t> g_threads_awake{0};
+// Plain threads that have used weft and still exist, awake or not: the
+// deadlock detector's census of threads it can account for (runtime.cpp,
+// unknown_threads). Relaxed: a count read only to choose a grace period.
+std::atomic<std::int64_t> g_threads_known{0};
 
 namespace {
 
@@ -28,11 +32,15 @@ struct thread_parker {
   thread_parker() {
     if (this_worker() == nullptr) {
       t_counted = true;
+      g_threads_known.fetch_add(1, std::memory_order_relaxed);
       g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
     }
   }
   ~thread_parker() {
-    if (t_counted) g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+    if (t_counted) {
+      g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+      g_threads_known.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
 };
 thread_local thread_parker t_parker;
@@ -103,9 +111,11 @@ void thread_becomes_worker(bool entering) noexcept {
     if (t_counted) {
       t_counted = false;
       g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+      g_threads_known.fetch_sub(1, std::memory_order_relaxed);
     }
   } else if (was_counted) {
     t_counted = true;
+    g_threads_known.fetch_add(1, std::memory_order_relaxed);
     g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
   }
 }

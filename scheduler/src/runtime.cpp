@@ -21,9 +21,12 @@
 //
 // Deadlock (Go's "all goroutines are asleep"): when the last worker goes
 // to sleep with no timers pending, no weft::blocking call in flight and no
-// plain thread awake that has used weft, it waits a grace period (100 ms);
-// if no worker resumed a fiber meanwhile (the per-worker `runs` counters),
-// every fiber is parked for good. The report lists each fiber's id, wait
+// plain thread awake that has used weft, it waits a grace period (100 ms;
+// 2 s while the process has a thread that is neither a worker, nor in the
+// blocking pool, nor known to have used weft: it may be a thread just
+// created that has not made its first weft call yet); if no worker resumed
+// a fiber meanwhile (the per-worker `runs` counters), every fiber is parked
+// for good. The report lists each fiber's id, wait
 // reason and spawn site.
 //
 // Shutdown: main's exit sets main_done and cancels every other fiber
@@ -39,6 +42,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <stdexcept>
 
@@ -48,6 +52,7 @@
 namespace weft::detail {
 
 extern std::atomic<std::int64_t> g_threads_awake;  // park.cpp
+extern std::atomic<std::int64_t> g_threads_known;  // park.cpp
 void thread_becomes_worker(bool entering) noexcept;  // park.cpp
 
 namespace {
@@ -56,6 +61,27 @@ std::atomic<runtime*> g_runtime{nullptr};
 thread_local worker* t_worker = nullptr;
 
 constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
+// The grace while the process has a thread the detector cannot account for
+// (unknown_threads): it may be about to make its first weft call.
+constexpr std::int64_t kDeadlockUnknownGraceNs = 2'000'000'000;
+
+// Threads of this process (from /proc/self/stat), or 0 if unreadable.
+long os_thread_count() {
+  std::FILE* f = std::fopen("/proc/self/stat", "r");
+  if (f == nullptr) return 0;
+  char buf[1024];
+  const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Field 20, counted after the command name's closing parenthesis (the
+  // name may contain spaces): state is field 3.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 0;
+  int field = 2;
+  for (; *p != '\0' && field < 20; p++)
+    if (*p == ' ') field++;
+  return std::strtol(p, nullptr, 10);
+}
 
 unsigned resolve_workers(unsigned requested) {
   if (requested != 0) return requested;
@@ -338,7 +364,7 @@ void worker::sleep_until_work() {
       g_threads_awake.load(std::memory_order_seq_cst) <= 0) {
     deadlock_watch = true;
     runs = rt->total_runs();
-    deadline = now_ns() + kDeadlockGraceNs;
+    deadline = now_ns() + (rt->unknown_threads() > 0 ? kDeadlockUnknownGraceNs : kDeadlockGraceNs);
   }
   if (!claimed) futex_wait(&wake_word, 0, deadline);
   // Still registered as idle, so the detector's "every worker idle" holds.
@@ -427,6 +453,13 @@ std::string runtime::describe_fibers() {
   std::string out;
   for (auto& l : lines) out += l.second;
   return out;
+}
+
+std::int64_t runtime::unknown_threads() {
+  const long os = os_thread_count();
+  if (os <= 0) return 0;
+  return os - static_cast<std::int64_t>(workers.size()) - blocking_pool_threads(*this) -
+         g_threads_known.load(std::memory_order_relaxed);
 }
 
 bool runtime::check_deadlock() {

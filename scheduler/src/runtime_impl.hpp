@@ -163,6 +163,8 @@ struct runtime {
   void on_fiber_exit();
   void cancel_all() noexcept;
   bool check_deadlock();
+  // Threads of the process the deadlock detector cannot account for.
+  std::int64_t unknown_threads();
   std::string describe_fibers();
 };
 
@@ -184,5 +186,7 @@ void registry_remove(fiber* f) noexcept;
 
 void blocking_pool_start(runtime& rt);
 void blocking_pool_stop(runtime& rt);
+// Threads in rt's blocking pool now.
+unsigned blocking_pool_threads(runtime& rt);
 
 }  // namespace weft::detail

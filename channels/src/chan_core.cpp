@@ -469,7 +469,8 @@ void chan_close(chan_core* c) {
 std::size_t chan_size(chan_core* c) noexcept {
   if (c == nullptr || c->cap == 0) return 0;
   for (;;) {
-    // A consistent snapshot: tail unchanged around the head load.
+    // A consistent snapshot: tail unchanged around the head load (seq_cst
+    // loads keep the three in order; len() is a moment's answer anyway).
     const std::uint64_t tail = c->tail.load(std::memory_order_seq_cst) & ~c->mark_bit;
     const std::uint64_t head = c->head.load(std::memory_order_seq_cst);
     if ((c->tail.load(std::memory_order_seq_cst) & ~c->mark_bit) != tail) continue;

@@ -288,6 +288,8 @@ fiber* worker::find_local() noexcept {
       next_streak = 0;
       if ((f = queue.steal()) != nullptr) return f;
     }
+    // acq_rel: as push_next's exchange (takes over the fiber; a thief may
+    // race us for it).
     if ((f = next_slot.exchange(nullptr, std::memory_order_acq_rel)) != nullptr) return f;
   }
   next_streak = 0;

@@ -58,6 +58,15 @@ inline void contention_backoff(int& spins) noexcept {
 
 std::size_t round_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) / a * a; }
 
+// Alignment of a ring's slots (stamp, then the element), and of the ring
+// itself (a cache line at least).
+std::size_t slot_alignment(const elem_ops* ops) noexcept {
+  return std::max(ops->align, alignof(chan_core::slot_header));
+}
+std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
+  return std::align_val_t(std::max<std::size_t>(slot_alignment(ops), 64));
+}
+
 // ---------------------------------------------------------------------------
 // Unbuffered: under c->mu. `self` is the caller's own select word (its
 // waiters are not counterparts), or null. A counterpart completed here is
@@ -198,11 +207,10 @@ chan_core* chan_create(const elem_ops* ops, std::size_t capacity) {
   if (capacity > 0) {
     c->mark_bit = std::bit_ceil(static_cast<std::uint64_t>(capacity) + 1);
     c->one_lap = c->mark_bit * 2;
-    const std::size_t align = std::max(ops->align, alignof(chan_core::slot_header));
+    const std::size_t align = slot_alignment(ops);
     c->value_offset = round_up(sizeof(chan_core::slot_header), align);
     c->slot_size = round_up(c->value_offset + ops->size, align);
-    c->ring = static_cast<std::byte*>(
-        ::operator new(capacity * c->slot_size, std::align_val_t(std::max<std::size_t>(align, 64))));
+    c->ring = static_cast<std::byte*>(::operator new(capacity * c->slot_size, ring_alignment(ops)));
     for (std::size_t i = 0; i < capacity; i++) new (c->slot_at(i)) chan_core::slot_header{i};  // B1: lap 0
   }
   return c;
@@ -223,37 +231,23 @@ void chan_release(chan_core* c) noexcept {
         pos = index + 1 < c->cap ? pos + 1 : (pos & ~(c->one_lap - 1)) + c->one_lap;
       }
     }
-    const std::size_t align = std::max(c->ops->align, alignof(chan_core::slot_header));
-    ::operator delete(c->ring, std::align_val_t(std::max<std::size_t>(align, 64)));
+    ::operator delete(c->ring, ring_alignment(c->ops));
   }
   delete c;
 }
 
-op_result try_send_op(chan_core* c, void* value) {
+op_result try_op(chan_core* c, bool is_send, void* slot) {
   if (c->cap == 0) {
     wake_list wake;
     c->mu.lock();
-    const op_result r = send_locked(c, value, nullptr, wake);
+    const op_result r = is_send ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
     c->mu.unlock();
     return r;
   }
-  const op_result r = ring_send(c, value);
-  // Seq_cst: B3.
-  if (r == op_result::done && c->recvq.waiting.load(std::memory_order_seq_cst)) notify_one(c, c->recvq);
-  return r;
-}
-
-op_result try_recv_op(chan_core* c, void* out) {
-  if (c->cap == 0) {
-    wake_list wake;
-    c->mu.lock();
-    const op_result r = recv_locked(c, out, nullptr, wake);
-    c->mu.unlock();
-    return r;
-  }
-  const op_result r = ring_recv(c, out);
-  // Seq_cst: B3.
-  if (r == op_result::done && c->sendq.waiting.load(std::memory_order_seq_cst)) notify_one(c, c->sendq);
+  const op_result r = is_send ? ring_send(c, slot) : ring_recv(c, slot);
+  // A completed operation may have made the other side ready. Seq_cst: B3.
+  waitq& other = is_send ? c->recvq : c->sendq;
+  if (r == op_result::done && other.waiting.load(std::memory_order_seq_cst)) notify_one(c, other);
   return r;
 }
 
@@ -351,7 +345,7 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
       queue_waiter(c, IsSend ? c->sendq : c->recvq, &w);
       c->mu.unlock();
     } else {
-      const op_result r = IsSend ? try_send_op(c, slot) : try_recv_op(c, slot);
+      const op_result r = try_op(c, IsSend, slot);
       if (r != op_result::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline))
         return r;
       if (!enqueue_unless_ready(c, w, IsSend, nullptr)) continue;
@@ -408,7 +402,7 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
 bool chan_try_send(chan_core* c, void* value) {
   note_plain_thread();
   if (c == nullptr) return false;
-  const op_result r = try_send_op(c, value);
+  const op_result r = try_op(c, true, value);
   if (r == op_result::closed) throw channel_closed("send on closed channel");
   return r == op_result::done;
 }
@@ -437,7 +431,7 @@ recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::
 recv_status chan_try_recv(chan_core* c, void* out) {
   note_plain_thread();
   if (c == nullptr) return recv_status::empty;
-  const op_result r = try_recv_op(c, out);
+  const op_result r = try_op(c, false, out);
   switch (r) {
     case op_result::done: return recv_status::value;
     case op_result::closed: return recv_status::closed;

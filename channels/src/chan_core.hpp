@@ -85,10 +85,10 @@ struct alignas(64) chan_core {
 
 enum class op_result : std::uint8_t { done, would_block, closed };
 
-// Tries one operation without waiting, on either kind of channel, and wakes
-// whoever it completed or made ready (after any lock is released).
-op_result try_send_op(chan_core* c, void* value);
-op_result try_recv_op(chan_core* c, void* out);
+// Tries one send (of *slot) or receive (into raw *slot) without waiting, on
+// either kind of channel, and wakes whoever it completed or made ready
+// (after any lock is released).
+op_result try_op(chan_core* c, bool is_send, void* slot);
 
 // Queues w (already filled in) on c's send or receive queue unless the
 // operation has become ready meanwhile — then returns false and queues

@@ -49,9 +49,7 @@ std::uint32_t random_below(std::size_t n) noexcept {
   return static_cast<std::uint32_t>((static_cast<unsigned __int128>(next_random() >> 32) * n) >> 32);
 }
 
-op_result try_case(select_op& op) {
-  return op.is_send ? try_send_op(op.ch, op.slot) : try_recv_op(op.ch, op.slot);
-}
+op_result try_case(select_op& op) { return try_op(op.ch, op.is_send, op.slot); }
 
 long finish(select_op& op, long i, op_result r) {
   if (op.is_send) {

@@ -9,10 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <array>
 #include <atomic>
-#include <cstring>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -106,13 +105,13 @@ size_class& class_for(pool& p, std::size_t size) {
   return p.classes.back();
 }
 
-// Maps a new slab for class `c`. Requires p.mu.
 // How many guarded stacks p may have now. Requires p.mu.
 std::size_t guard_limit(const pool& p) {
   if (p.guard_budget != SIZE_MAX) return p.guard_budget;
   return p.guard_markers != 0 ? SIZE_MAX : kMprotectGuards;
 }
 
+// Maps a new slab for class `c`. Requires p.mu.
 void map_slab(pool& p, size_class& c) {
   const bool guard = p.guarded < guard_limit(p);
   const std::size_t slot = c.size + (guard ? kPage : 0);

@@ -15,13 +15,15 @@
 //    the old fiber as resumable.
 // 3. The resumed side learns its worker from the switch's data word, never
 //    from a cached thread_local (context.hpp note 2).
-// 4. Where to look, in order (find_local): every kFairnessTick-th pick fire
-//    this worker's due timers and look at the shared queue first (so neither
-//    sleepers nor injected fibers are starved by fibers that keep handing
-//    off to each other), then the yield list; then the LIFO next slot (the fiber just woken here, still
-//    hot in cache: ping-pong stays on one worker), the local deque (newest
-//    first), the shared queue, and last the fibers that yielded.
-//    Only the scheduling loop steals (steal()).
+// 4. Where to look, in order (find_local): the LIFO next slot (the fiber
+//    just woken here, still hot in cache: ping-pong stays on one worker),
+//    the local deque (newest first), the shared queue, and last the fibers
+//    that yielded. Fibers that hand off to each other switch directly and
+//    never pass through loop(), so two bounds keep them from starving the
+//    rest: every kFairnessTick-th pick fires this worker's due timers and
+//    looks at the shared queue and the yield list first, and after
+//    kFairnessTick next-slot picks in a row the deque's oldest fiber goes
+//    first. Only the scheduling loop steals (steal()).
 // 5. Making a fiber runnable notifies an idle worker only when stealable
 //    work appeared (a deque push), not for the next slot: the worker that
 //    filled the slot runs it as soon as the current fiber stops, and waking
@@ -260,6 +262,19 @@ fiber* worker::find_global() noexcept {
   return batch[0];
 }
 
+namespace {
+
+// Spins while still() holds, for at most kNextSlotGraceNs: a thief's wait
+// for a victim to take a fiber it is about to run (steal()).
+template <class Still>
+void grace_wait(Still still) noexcept {
+  const std::int64_t until = now_ns() + kNextSlotGraceNs;
+  while (still() && now_ns() < until)
+    for (int i = 0; i < 16; i++) __builtin_ia32_pause();
+}
+
+}  // namespace
+
 bool worker::fire_timers() noexcept {
   const std::int64_t next_timer = timers.next.load(std::memory_order_relaxed);
   if (next_timer == INT64_MAX) return false;
@@ -310,11 +325,7 @@ fiber* worker::steal() noexcept {
       // from its next slot by a wake-up a moment ago (a select waking two
       // senders in turn); the owner gets to it within microseconds, and
       // moving it costs more than waiting. Give it the next slot's grace.
-      if (v->queue.size() == 1) {
-        const std::int64_t until = now_ns() + kNextSlotGraceNs;
-        while (v->queue.size() == 1 && now_ns() < until)
-          for (int i = 0; i < 16; i++) __builtin_ia32_pause();
-      }
+      if (v->queue.size() == 1) grace_wait([v] { return v->queue.size() == 1; });
       if (fiber* f = v->queue.steal()) {
         // Take up to half of what is left, into our own deque.
         std::int64_t more = v->queue.size() / 2;
@@ -336,9 +347,7 @@ fiber* worker::steal() noexcept {
       if (attempt == 3) {
         fiber* seen = v->next_slot.load(std::memory_order_relaxed);
         if (seen != nullptr) {
-          const std::int64_t until = now_ns() + kNextSlotGraceNs;
-          while (v->next_slot.load(std::memory_order_relaxed) == seen && now_ns() < until)
-            for (int i = 0; i < 16; i++) __builtin_ia32_pause();
+          grace_wait([v, seen] { return v->next_slot.load(std::memory_order_relaxed) == seen; });
           // acq_rel: as push_next's exchange (takes over the fiber).
           if (v->next_slot.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed))

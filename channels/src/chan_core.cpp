@@ -72,7 +72,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
 // waiters are not counterparts), or null. A counterpart completed here is
 // added to `wake`, woken after unlock.
 
-op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+[[gnu::always_inline]] inline op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
   if (c->closed) return op_result::closed;
   if (waiter* r = c->recvq.claim(self)) {
     move_value(c->ops, r->slot, value);
@@ -82,7 +82,7 @@ op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t
   return op_result::would_block;
 }
 
-op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+[[gnu::always_inline]] inline op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
   if (waiter* w = c->sendq.claim(self)) {
     move_value(c->ops, out, w->slot);
     wake.add(w, outcome::done);
@@ -177,7 +177,7 @@ bool ring_ready(const chan_core* c, bool is_send) noexcept {
 }
 
 // Requires c->mu. Queues w on q and publishes that it is there.
-void queue_waiter(chan_core* c, waitq& q, waiter* w) noexcept {
+[[gnu::always_inline]] inline void queue_waiter(chan_core* c, waitq& q, waiter* w) noexcept {
   q.push(w);
   if (c->cap > 0) {
     // Seq_cst: B3 (then the caller re-checks the ring with seq_cst loads).
@@ -191,7 +191,9 @@ void queue_waiter(chan_core* c, waitq& q, waiter* w) noexcept {
 }
 
 // Claims one waiter of q (outcome::retry) and wakes it after unlocking.
-void notify_one(chan_core* c, waitq& q) noexcept {
+// Out of line: rare on a busy channel, and it would make every ring
+// operation that inlines it save and restore more registers.
+__attribute__((noinline)) void notify_one(chan_core* c, waitq& q) noexcept {
   wake_list wake;
   c->mu.lock();
   if (waiter* w = q.claim(nullptr)) wake.add(w, outcome::retry);
@@ -236,6 +238,21 @@ void chan_release(chan_core* c) noexcept {
   delete c;
 }
 
+namespace {
+
+// One send or receive on the ring, waking a waiter of the other side that
+// it may have made ready.
+template <bool IsSend>
+inline op_result ring_op(chan_core* c, void* slot) noexcept {
+  const op_result r = IsSend ? ring_send(c, slot) : ring_recv(c, slot);
+  // A completed operation may have made the other side ready. Seq_cst: B3.
+  waitq& other = IsSend ? c->recvq : c->sendq;
+  if (r == op_result::done && other.waiting.load(std::memory_order_seq_cst)) notify_one(c, other);
+  return r;
+}
+
+}  // namespace
+
 op_result try_op(chan_core* c, bool is_send, void* slot) {
   if (c->cap == 0) {
     wake_list wake;
@@ -244,11 +261,7 @@ op_result try_op(chan_core* c, bool is_send, void* slot) {
     c->mu.unlock();
     return r;
   }
-  const op_result r = is_send ? ring_send(c, slot) : ring_recv(c, slot);
-  // A completed operation may have made the other side ready. Seq_cst: B3.
-  waitq& other = is_send ? c->recvq : c->sendq;
-  if (r == op_result::done && other.waiting.load(std::memory_order_seq_cst)) notify_one(c, other);
-  return r;
+  return is_send ? ring_op<true>(c, slot) : ring_op<false>(c, slot);
 }
 
 bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atomic<std::uint32_t>* self) {
@@ -322,6 +335,35 @@ namespace {
   for (;;) park({what, nullptr});
 }
 
+// Takes a solo waiter (waiter.hpp, invariant 2) back off c's queue; false
+// if a claimer got to it first (then its sel is set and the claim stands).
+bool withdraw(chan_core* c, waiter& w, bool is_send) {
+  c->mu.lock();
+  const bool was_queued = w.queued.load(std::memory_order_relaxed);
+  if (was_queued) (is_send ? c->sendq : c->recvq).remove(&w);
+  c->mu.unlock();
+  return was_queued;
+}
+
+// Parks until the solo waiter w is claimed, or until `deadline` (if given)
+// — then withdraws it and returns kSelCancelled, unless it was claimed
+// first. Returns the final sel value.
+std::uint32_t wait_solo(chan_core* c, waiter& w, bool is_send, wait_reason why,
+                        const std::chrono::steady_clock::time_point* deadline) {
+  for (;;) {
+    // Acquire: pairs with the claimer's release store (waiter.hpp, claim).
+    const std::uint32_t s = w.sel->load(std::memory_order_acquire);
+    if (s != 0) return s;
+    if (deadline == nullptr) {
+      park(why);
+    } else if (!park_until(*deadline, why) && withdraw(c, w, is_send)) {
+      return kSelCancelled;
+    }
+    // Otherwise woken, or claimed just before the deadline (withdraw took
+    // the lock after the claimer set sel): look again.
+  }
+}
+
 // One blocking send or receive: the single-case form of select, sharing
 // its protocol (waiter.hpp) without the bookkeeping for several cases.
 template <bool IsSend>
@@ -331,6 +373,7 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
     waiter w;
     w.sel = &sel;
     w.case_id = 1;
+    w.solo = true;
     w.p = &current_parker();
     w.slot = slot;
     if (c->cap == 0) {
@@ -351,12 +394,12 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
       if (!enqueue_unless_ready(c, w, IsSend, nullptr)) continue;
     }
 
-    std::uint32_t s;
     try {
-      s = wait_selected(sel, {IsSend ? "chan send" : "chan receive", c}, deadline);
+      if (wait_solo(c, w, IsSend, {IsSend ? "chan send" : "chan receive", c}, deadline) == kSelCancelled)
+        return op_result::would_block;  // timed out, withdrawn
     } catch (...) {
-      dequeue(c, w, IsSend);
-      if (sel.load(std::memory_order_acquire) == 1) {
+      // Cancelled while parked: withdraw, or finish a claim that won.
+      if (!withdraw(c, w, IsSend)) {
         await_release(w);
         if (w.result == outcome::retry)
           pass_on_wakeup(c, IsSend);  // B4
@@ -364,10 +407,6 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
           c->ops->destroy(slot);  // a value delivered before we were cancelled
       }
       throw;
-    }
-    if (s == kSelCancelled) {  // timed out: we are still queued
-      dequeue(c, w, IsSend);
-      return op_result::would_block;
     }
     // Claimed (and so dequeued) by a waker: wait until it is done with w.
     await_release(w);
@@ -381,10 +420,30 @@ op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock:
 
 }  // namespace
 
-void chan_send(chan_core* c, void* value) {
-  note_plain_thread();
+namespace {
+
+__attribute__((noinline)) void chan_send_slow(chan_core* c, void* value) {
   if (c == nullptr) block_forever("chan send (nil chan)");
   if (blocking_op<true>(c, value, nullptr) == op_result::closed) throw channel_closed("send on closed channel");
+}
+
+__attribute__((noinline)) recv_status chan_recv_slow(chan_core* c, void* out) {
+  if (c == nullptr) block_forever("chan receive (nil chan)");
+  return blocking_op<false>(c, out, nullptr) == op_result::done ? recv_status::value : recv_status::closed;
+}
+
+}  // namespace
+
+void chan_send(chan_core* c, void* value) {
+  // A buffered channel with room (or closed) needs no waiter: the ring
+  // alone, without blocking_op's set-up. (Elsewhere blocking_op's
+  // current_parker() notes a plain thread.)
+  if (c == nullptr || c->cap == 0) return chan_send_slow(c, value);
+  note_plain_thread();
+  const op_result r = ring_op<true>(c, value);
+  if (r == op_result::done) return;
+  if (r == op_result::closed) throw channel_closed("send on closed channel");
+  chan_send_slow(c, value);
 }
 
 bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_point deadline) {
@@ -408,9 +467,12 @@ bool chan_try_send(chan_core* c, void* value) {
 }
 
 recv_status chan_recv(chan_core* c, void* out) {
+  if (c == nullptr || c->cap == 0) return chan_recv_slow(c, out);  // as in chan_send
   note_plain_thread();
-  if (c == nullptr) block_forever("chan receive (nil chan)");
-  return blocking_op<false>(c, out, nullptr) == op_result::done ? recv_status::value : recv_status::closed;
+  const op_result r = ring_op<false>(c, out);
+  if (r == op_result::done) return recv_status::value;
+  if (r == op_result::closed) return recv_status::closed;
+  return chan_recv_slow(c, out);
 }
 
 recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline) {

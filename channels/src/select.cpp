@@ -16,8 +16,8 @@
 //    address order, which costs a sort and n locks per select).
 // 4. Park until the select word is non-zero (or the deadline passes and our
 //    own CAS to kSelCancelled wins).
-// 5. Unregister: lock each registered channel once and remove our waiter if
-//    still queued; wait for the winner's waker to release its waiter
+// 5. Unregister: lock each channel that still holds one of our waiters and
+//    remove it; wait for the winner's waker to release its waiter
 //    (waiter.hpp invariant 3).
 // 6. A win on a buffered channel is a wake-up, not a value (chan_core.hpp,
 //    B4): try that case first, and go back to 1 if a peer took the value.
@@ -149,7 +149,10 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     auto unregister = [&] {
       for (std::size_t k = 0; k < registered; k++) {
         select_op& op = ops[order[k]];
-        if (op.ch != nullptr) dequeue(op.ch, ws[order[k]], op.is_send);
+        // A waiter the channel has already dropped (the one that won, and
+        // those that lost their claim) needs no lock (waiter.hpp, 1).
+        if (op.ch != nullptr && ws[order[k]].queued.load(std::memory_order_acquire))
+          dequeue(op.ch, ws[order[k]], op.is_send);
       }
     };
 

@@ -5,11 +5,22 @@
 // Invariants (each guarded by the lock of the channel whose queue holds the
 // waiter):
 // 1. A waiter is in at most one queue; `queued` says whether it still is.
+//    It is written only under the lock, and read under it — except by the
+//    waiter's owner, which may read it without the lock (acquire, pairing
+//    with remove's release store): once it reads false, whoever removed the
+//    waiter is done with it, unless that was the claimer that won it
+//    (invariant 3 then covers the rest). select's unregister uses this to
+//    skip the locks of channels that have already dropped its waiters.
 // 2. `sel` is shared by all waiters of one operation (one select, or one
 //    plain send/recv). It is 0 while the operation is open and becomes the
 //    winning case id (or kSelCancelled) by a single CAS: whoever wins that
 //    CAS, and only it, completes the operation. This is crossbeam's
 //    "selected" slot; Go's select locks every channel instead.
+//    A `solo` waiter (a plain send or receive: one waiter, one channel) is
+//    decided by its channel's lock alone: a claimer stores the case id
+//    under the lock, and the owner withdraws (timeout, cancellation) under
+//    the same lock by finding it still queued. No CAS: nothing else can
+//    write its sel.
 // 3. The winner of the CAS dequeues the waiter and writes `result` under the
 //    channel lock — on an unbuffered channel after moving the value (a
 //    hand-off: `done` or `closed`), on a buffered one without moving
@@ -42,12 +53,13 @@ enum class outcome : std::uint8_t { pending, done, closed, retry };
 struct waiter {
   waiter* prev = nullptr;
   waiter* next = nullptr;
-  bool queued = false;
+  std::atomic<bool> queued{false};  // invariant 1
   std::atomic<std::uint32_t>* sel = nullptr;
   std::uint32_t case_id = 0;  // index + 1
   parker* p = nullptr;
   void* slot = nullptr;       // send: the value to move from; recv: raw storage
   outcome result = outcome::pending;
+  bool solo = false;                  // invariant 2
   std::atomic<bool> released{false};  // invariant 3
 };
 
@@ -61,7 +73,7 @@ struct wake_list {
     w->next = head;  // w is unlinked: its link is ours now
     head = w;
   }
-  ~wake_list() {
+  [[gnu::always_inline]] ~wake_list() {
     while (waiter* w = head) {
       head = w->next;  // read before releasing: w may be gone after
       parker* p = w->p;
@@ -96,7 +108,7 @@ struct waitq {
   std::atomic<std::uint64_t> pushes{0};
 
   bool empty() const noexcept { return head == nullptr; }
-  void push(waiter* w) noexcept {
+  [[gnu::always_inline]] void push(waiter* w) noexcept {
     w->next = nullptr;
     w->prev = tail;
     if (tail != nullptr)
@@ -104,10 +116,10 @@ struct waitq {
     else
       head = w;
     tail = w;
-    w->queued = true;
+    w->queued.store(true, std::memory_order_relaxed);
   }
-  void remove(waiter* w) noexcept {
-    if (!w->queued) return;
+  [[gnu::always_inline]] void remove(waiter* w) noexcept {
+    if (!w->queued.load(std::memory_order_relaxed)) return;
     if (w->prev != nullptr)
       w->prev->next = w->next;
     else
@@ -117,17 +129,28 @@ struct waitq {
     else
       tail = w->prev;
     w->prev = w->next = nullptr;
-    w->queued = false;
+    // Release: the last write to w by whoever removes it (but a claimer
+    // that wins it); pairs with the owner's lock-free acquire load
+    // (invariant 1).
+    w->queued.store(false, std::memory_order_release);
     // Relaxed: a stale true only sends a notifier to the lock for nothing.
     if (head == nullptr) waiting.store(false, std::memory_order_relaxed);
   }
   // Dequeues and claims (invariant 2) the first waiter that is still open,
   // dropping ones whose operation completed elsewhere and skipping (leaving
   // queued) those of the operation `self` (a select cannot meet itself).
-  waiter* claim(const std::atomic<std::uint32_t>* self) noexcept {
+  [[gnu::always_inline]] waiter* claim(const std::atomic<std::uint32_t>* self) noexcept {
     waiter* w = head;
     while (w != nullptr) {
       waiter* nx = w->next;
+      if (w->solo) {
+        // Invariant 2: still queued means still open. Release: pairs with
+        // the owner's acquire load of sel (it then waits for `released`
+        // before touching what we write to the waiter after this).
+        w->sel->store(w->case_id, std::memory_order_release);
+        remove(w);
+        return w;
+      }
       if (w->sel != self) {
         std::uint32_t open = 0;
         // acq_rel: the winner's claim is ordered with its writes to the

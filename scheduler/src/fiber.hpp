@@ -15,20 +15,23 @@
 // | done     | being freed                    | worker::pending                    | finish_switch: freed       |
 //
 // Park word (parker::state) for fibers, the permit protocol of park.hpp:
-//   kEmpty    no permit; the fiber is running (or queued after a wake)
+//   kEmpty    no permit; the fiber is running, queued, or being switched
+//             away from on its way to park
 //   kNotified a permit is available
-//   kParking  the fiber has committed to park and is switching away
 //   kParked   the fiber's context is saved; an unparker must schedule it
-// Transitions: park: kEmpty -> kParking (CAS; if kNotified instead, consume
-// it: -> kEmpty and return). finish_switch: kParking -> kParked (CAS; if an
-// unpark turned it kNotified meanwhile: -> kEmpty and schedule). unpark:
-// kEmpty -> kNotified, kParking -> kNotified, kParked -> kEmpty + schedule,
-// kNotified -> kNotified. Every transition is a read-modify-write, so all
-// of them are totally ordered on the word: an unparker and the consumer of
-// a permit can never both miss each other's writes (the store-load race of
-// a plain store; it lost wake-ups across cores). The CAS that moves
-// kParked -> kEmpty is the single point that hands the fiber to exactly
-// one scheduler.
+// Transitions: park: a load; if kNotified, consume it (an exchange to
+// kEmpty) and return; otherwise switch away without writing the word.
+// finish_switch (on the side resumed, once the context is saved): kEmpty ->
+// kParked (CAS; if an unpark turned it kNotified meanwhile, consume it: ->
+// kEmpty and schedule the fiber again). unpark: kEmpty -> kNotified,
+// kParked -> kEmpty + schedule, kNotified -> kNotified. Every write is a
+// read-modify-write, so all of them are totally ordered on the word: an
+// unparker and the consumer of a permit can never both miss each other's
+// writes (the store-load race of a plain store; it lost wake-ups across
+// cores). The CAS that moves kParked -> kEmpty is the single point that
+// hands the fiber to exactly one scheduler. (A kParking state written by
+// park before switching used to sit between kEmpty and kParked: unpark
+// treated it as kEmpty, so it bought nothing and cost an RMW per park.)
 #pragma once
 
 #include <atomic>
@@ -45,7 +48,6 @@ enum class fiber_state : std::uint8_t { created, runnable, running, parking, par
 
 inline constexpr std::int32_t kEmpty = 0;
 inline constexpr std::int32_t kNotified = 1;
-inline constexpr std::int32_t kParking = 2;
 inline constexpr std::int32_t kParked = 3;
 
 struct registry_shard;

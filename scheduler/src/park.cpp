@@ -75,11 +75,9 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   // Register before checking the flag: see runtime::cancel_all.
   if (self->shard == nullptr) registry_add(w->registry, self);
   if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
-  std::int32_t expected = kEmpty;
-  // acq_rel; on failure acquire: reading kNotified synchronises with the
-  // unparker's release, so we see what it wrote before unparking.
-  if (!self->park.state.compare_exchange_strong(expected, kParking, std::memory_order_acq_rel,
-                                                std::memory_order_acquire)) {
+  // Acquire: a permit seen here is consumed below by an RMW anyway; the
+  // load only spares a switch away and back when one is already waiting.
+  if (self->park.state.load(std::memory_order_acquire) == kNotified) {
     // Consume the permit with a read-modify-write, never a plain store: an
     // unpark that finds kNotified also writes it (an RMW, release), so the
     // two are ordered on this word and either our acquire here sees that
@@ -89,11 +87,14 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
     self->park.state.exchange(kEmpty, std::memory_order_acq_rel);
     return true;
   }
+  // The word stays kEmpty while we switch away; finish_switch publishes
+  // kParked, or finds the permit an unpark left meanwhile (fiber.hpp).
   self->waiting = why;
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
-  if (cancellable && this_worker()->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
+  // w->rt: every worker serves the one runtime, wherever we resumed.
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
   return true;
 }
 
@@ -185,11 +186,16 @@ void unpark(parker& p) noexcept {
       // publishes our writes to the fiber.
       if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         set_state(f, fiber_state::runnable);
-        the_runtime()->schedule(f);
+        // On a worker, the woken fiber goes to its next slot (what
+        // runtime::schedule does, without a second TLS lookup).
+        if (worker* w = this_worker())
+          w->push_next(f);
+        else
+          the_runtime()->schedule(f);
         return;
       }
     } else {
-      // kEmpty or kParking: leave a permit. Release pairs with the
+      // kEmpty: leave a permit. Release pairs with the
       // acquire in fiber_park / finish_switch that consumes it.
       if (p.state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel, std::memory_order_relaxed))
         return;

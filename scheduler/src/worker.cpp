@@ -123,7 +123,7 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
       // The state field is published by the CAS below (release); an
       // unparker's CAS from kParked (acquire) reads it.
       set_state(from, fiber_state::parked);
-      std::int32_t expected = kParking;
+      std::int32_t expected = kEmpty;
       if (!from->park.state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel,
                                                     std::memory_order_acquire)) {
         // An unpark arrived while we switched away (it left kNotified):
@@ -201,8 +201,15 @@ void worker::resume(fiber* f) noexcept {
 }
 
 void worker::push_next(fiber* f) noexcept {
-  // acq_rel: release publishes f to a thief's exchange; acquire takes over
-  // the fiber we displace.
+  // Only the owner fills the slot and thieves only empty it, so an empty
+  // slot stays empty until we store: a plain store (release: publishes f to
+  // a thief's CAS) suffices, and the hand-off path saves an RMW.
+  if (next_slot.load(std::memory_order_relaxed) == nullptr) {
+    next_slot.store(f, std::memory_order_release);
+    return;
+  }
+  // acq_rel: as above; acquire takes over the fiber we displace, which a
+  // thief may be racing us for.
   fiber* old = next_slot.exchange(f, std::memory_order_acq_rel);
   if (old != nullptr) push_queue(old);
 }
@@ -340,17 +347,25 @@ fiber* worker::steal() noexcept {
         return f;
       }
       // The next slot last, only on the last round, and only a fiber that
-      // has sat there for kNextSlotGraceNs: its owner is about to run it
-      // (the fiber that woke it is about to block, as in a channel
-      // hand-off), and moving it costs a cross-core hand-off and a trail of
-      // cache misses. Go's runqgrab waits 3 us the same way.
+      // has sat there for kNextSlotGraceNs while its worker resumed nothing
+      // else: its owner is about to run it (the fiber that woke it is about
+      // to block, as in a channel hand-off), and moving it costs a
+      // cross-core hand-off and a trail of cache misses. Go's runqgrab
+      // waits 3 us the same way. Two fibers handing off to each other keep
+      // the slot busy with one or the other; `runs` moving tells us so
+      // (sampling the slot alone could see the same fiber at every look).
       if (attempt == 3) {
         fiber* seen = v->next_slot.load(std::memory_order_relaxed);
         if (seen != nullptr) {
-          grace_wait([v, seen] { return v->next_slot.load(std::memory_order_relaxed) == seen; });
+          const std::uint64_t runs_then = v->runs.load(std::memory_order_relaxed);
+          auto stuck = [v, seen, runs_then] {
+            return v->next_slot.load(std::memory_order_relaxed) == seen &&
+                   v->runs.load(std::memory_order_relaxed) == runs_then;
+          };
+          grace_wait(stuck);
           // acq_rel: as push_next's exchange (takes over the fiber).
-          if (v->next_slot.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel,
-                                                   std::memory_order_relaxed))
+          if (stuck() && v->next_slot.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel,
+                                                              std::memory_order_relaxed))
             return seen;
         }
       }

@@ -24,7 +24,7 @@ namespace weft::detail {
 struct fiber;  // the scheduler's fiber (opaque here)
 
 struct parker {
-  // Fibers: kEmpty, kNotified, kParking, kParked (see scheduler/src/fiber.hpp).
+  // Fibers: kEmpty, kNotified, kParked (see scheduler/src/fiber.hpp).
   // Threads: 0 empty, 1 notified, -1 parked (a futex word).
   std::atomic<std::int32_t> state{0};
   fiber* owner = nullptr;  // null for a plain thread

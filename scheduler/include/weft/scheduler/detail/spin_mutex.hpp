@@ -18,10 +18,23 @@ namespace weft::detail {
 
 class spin_mutex {
  public:
+  // The uncontended paths are inlined into every channel operation; the
+  // contended ones are kept out of line.
   void lock() noexcept {
     std::uint32_t c = 0;
     // Acquire: pairs with unlock's release.
-    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
+    if (__builtin_expect(state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed), 1))
+      return;
+    lock_contended();
+  }
+  void unlock() noexcept {
+    // Release: publishes the critical section to the next lock().
+    if (__builtin_expect(state_.exchange(0, std::memory_order_release) == 2, 0)) wake_one();
+  }
+
+ private:
+  __attribute__((noinline, cold)) void lock_contended() noexcept {
+    std::uint32_t c = 0;
     for (int i = 0; i < 64; i++) {
       __builtin_ia32_pause();
       c = 0;
@@ -35,13 +48,10 @@ class spin_mutex {
       c = state_.exchange(2, std::memory_order_acquire);
     }
   }
-  void unlock() noexcept {
-    // Release: publishes the critical section to the next lock().
-    if (state_.exchange(0, std::memory_order_release) == 2)
-      syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  __attribute__((noinline, cold)) void wake_one() noexcept {
+    syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   }
 
- private:
   std::atomic<std::uint32_t> state_{0};
 };
 

@@ -13,9 +13,11 @@
 //                  elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [...]
 //    and is otherwise a black box. The runner never links weft: it compares
 //    processes, so a crashing model cannot take the runner down.
-// 2. One (scenario, model) pair is run --runs times, sequentially, one child at
-//    a time (the machine has 2 cores; overlapping runs would measure each
-//    other). The first failed run (crash, non-zero exit, timeout, unparsable
+// 2. One (scenario, model) pair is run --runs times, one child at a time
+//    (the machine has 2 cores; overlapping runs would measure each other),
+//    in rounds: each round runs every model of the scenario once, so a spell
+//    of noise from the machine's neighbours falls on all models alike
+//    instead of on one model's consecutive runs. The first failed run (crash, non-zero exit, timeout, unparsable
 //    output) ends the repetitions for that pair: a model that crashes once is
 //    reported "failed (<reason>)" and no numbers are shown for it.
 // 3. Time is the child's own elapsed_ns (workload only, no process start-up).
@@ -657,67 +659,92 @@ std::vector<std::string> command_for(model_id m, const scenario_spec& s, long n,
 // express (note 6).
 constexpr int kExitUnsupported = 3;
 
-row run_pair(const scenario_spec& s, const model_info& m, long n, const options& o,
-             const binaries& b, const std::string& progress) {
+// One (scenario, model) cell while its runs are under way.
+struct cell {
   row r;
+  std::vector<std::string> argv;
+  bool active = false;  // still to be run (not n/a, not failed)
+};
+
+cell start_cell(const scenario_spec& s, const model_info& m, long n, const options& o, const binaries& b) {
+  cell c;
+  row& r = c.r;
   r.scenario = s.name;
   r.model = m.name;
   r.sweep = s.sweep;
   r.n = n;
   r.expected = expected_result(s, n);
-  std::fprintf(stderr, "%s %s / %s, n=%ld: ", progress.c_str(), s.name, m.name, n);
   std::string why_not;
-  std::vector<std::string> argv;
   if (m.id == model_id::threads || m.id == model_id::condvar) {
     if (auto reason = threads_unable(s, n)) why_not = *reason;
   }
   if (m.id == model_id::boost_fiber) {
     if (auto reason = boost_fiber_unable(s, n)) why_not = *reason;
   }
-  if (why_not.empty()) argv = command_for(m.id, s, n, o, b, why_not);
+  if (why_not.empty()) c.argv = command_for(m.id, s, n, o, b, why_not);
   if (!why_not.empty()) {
     r.status = row_status::not_applicable;
     r.note = why_not;
-    std::fprintf(stderr, "%s\n", why_not.c_str());
-    return r;
+    return c;
   }
+  c.active = true;
+  return c;
+}
 
+// Runs c once (run i of o.runs); prints a short progress word.
+void run_cell_once(cell& c, int i, const options& o) {
+  row& r = c.r;
+  const child_outcome out = run_child(c.argv, std::chrono::seconds(o.timeout_s));
+  if (out.exit_status == kExitUnsupported) {  // note 6
+    r.status = row_status::not_applicable;
+    r.note = "n/a: not supported by this model";
+    r.runs.clear();
+    c.active = false;
+    std::fprintf(stderr, " %s: n/a", r.model.c_str());
+    return;
+  }
+  std::string error = out.failure;
+  std::optional<run_record> rec;
+  if (error.empty()) rec = to_record(out, error);
+  if (!rec) {  // note 2: stop at the first failed run
+    r.status = row_status::failed;
+    r.note = "failed (" + error +
+             (o.runs > 1 ? ", run " + std::to_string(i + 1) + "/" + std::to_string(o.runs) : std::string()) + ")";
+    r.runs.clear();
+    c.active = false;
+    std::fprintf(stderr, " %s: %s", r.model.c_str(), r.note.c_str());
+    return;
+  }
+  if (rec->result != r.expected && r.status == row_status::ok) {
+    r.status = row_status::wrong_result;
+    r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " + std::to_string(r.expected) + ")";
+  }
+  std::fprintf(stderr, " %s %.1f ms", r.model.c_str(), static_cast<double>(rec->elapsed_ns) / 1e6);
+  r.runs.push_back(std::move(*rec));
+}
+
+// Runs the cells of one scenario round by round (note 2): every model once,
+// then every model again, so that a spell of noise on the shared machine
+// falls on all of them rather than on one model's consecutive runs.
+void run_scenario(std::vector<cell>& cells, const options& o, const std::string& progress) {
+  const row& first = cells.front().r;
+  for (const cell& c : cells)
+    if (!c.active) std::fprintf(stderr, "%s %s / %s: %s\n", progress.c_str(), first.scenario.c_str(), c.r.model.c_str(), c.r.note.c_str());
   for (int i = 0; i < o.runs; ++i) {
-    const child_outcome c = run_child(argv, std::chrono::seconds(o.timeout_s));
-    if (c.exit_status == kExitUnsupported) {  // note 6
-      r.status = row_status::not_applicable;
-      r.note = "n/a: not supported by this model";
-      r.runs.clear();
-      std::fprintf(stderr, "%s\n", r.note.c_str());
-      return r;
-    }
-    std::string error = c.failure;
-    std::optional<run_record> rec;
-    if (error.empty()) rec = to_record(c, error);
-    if (!rec) {  // note 2: stop at the first failed run
-      r.status = row_status::failed;
-      r.note = "failed (" + error +
-               (o.runs > 1 ? ", run " + std::to_string(i + 1) + "/" + std::to_string(o.runs)
-                           : std::string()) +
-               ")";
-      std::fprintf(stderr, "%s\n", r.note.c_str());
-      return r;
-    }
-    if (rec->result != r.expected && r.status == row_status::ok) {
-      r.status = row_status::wrong_result;
-      r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " +
-               std::to_string(r.expected) + ")";
-    }
-    r.runs.push_back(std::move(*rec));
-    std::fputc('.', stderr);
+    if (std::none_of(cells.begin(), cells.end(), [](const cell& c) { return c.active; })) break;
+    std::fprintf(stderr, "%s %s run %d/%d:", progress.c_str(), first.scenario.c_str(), i + 1, o.runs);
+    for (cell& c : cells)
+      if (c.active) run_cell_once(c, i, o);
+    std::fputc('\n', stderr);
   }
-  if (r.status == row_status::ok) {
-    r.note = "ok";
-    if (!r.runs.front().variant.empty()) r.note += " (" + r.runs.front().variant + ")";
+  for (cell& c : cells) {
+    if (c.r.runs.empty()) continue;
+    if (c.r.status == row_status::ok) {
+      c.r.note = "ok";
+      if (!c.r.runs.front().variant.empty()) c.r.note += " (" + c.r.runs.front().variant + ")";
+    }
+    summarize(c.r);
   }
-  summarize(r);
-  std::fprintf(stderr, " median %.1f ms, %s\n", r.median_ns / 1e6, r.note.c_str());
-  return r;
 }
 
 bool write_file(const fs::path& path, const std::string& text) {
@@ -782,14 +809,21 @@ int main(int argc, char** argv) {
                o.runs, o.workers, kModeNames[mode]);
   const auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    const auto& [s, m] = pairs[i];
-    const long threads_n = s->threads_n[mode] == kSame ? s->n[mode] : s->threads_n[mode];
-    const bool one_to_one = m->id == model_id::threads || m->id == model_id::condvar;
-    const long n = one_to_one ? threads_n : s->n[mode];
-    const std::string progress =
-        "[" + std::to_string(i + 1) + "/" + std::to_string(pairs.size()) + "]";
-    rows.push_back(run_pair(*s, *m, n, o, b, progress));
+  for (std::size_t i = 0; i < pairs.size();) {
+    // The pairs of one scenario are adjacent (table order).
+    std::vector<cell> cells;
+    const scenario_spec* s = pairs[i].first;
+    const std::size_t group_start = i;
+    for (; i < pairs.size() && pairs[i].first == s; ++i) {
+      const model_info* m = pairs[i].second;
+      const long threads_n = s->threads_n[mode] == kSame ? s->n[mode] : s->threads_n[mode];
+      const bool one_to_one = m->id == model_id::threads || m->id == model_id::condvar;
+      cells.push_back(start_cell(*s, *m, one_to_one ? threads_n : s->n[mode], o, b));
+    }
+    const std::string progress = "[" + std::to_string(group_start + 1) + "-" + std::to_string(i) + "/" +
+                                 std::to_string(pairs.size()) + "]";
+    run_scenario(cells, o, progress);
+    for (cell& c : cells) rows.push_back(std::move(c.r));
   }
   mi.mode = kModeNames[mode];
   mi.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

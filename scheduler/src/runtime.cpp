@@ -58,7 +58,6 @@ void thread_becomes_worker(bool entering) noexcept;  // park.cpp
 namespace {
 
 std::atomic<runtime*> g_runtime{nullptr};
-thread_local worker* t_worker = nullptr;
 
 constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
 // The grace while the process has a thread the detector cannot account for
@@ -115,10 +114,14 @@ __attribute__((noinline)) runtime* the_runtime() noexcept {
   return g_runtime.load(std::memory_order_acquire);
 }
 
+constinit thread_local worker* t_worker = nullptr;  // runtime_impl.hpp
+
+#if !defined(__x86_64__)
 __attribute__((noinline)) worker* this_worker() noexcept {
   asm volatile("" ::: "memory");
   return t_worker;
 }
+#endif
 
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();

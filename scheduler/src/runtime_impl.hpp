@@ -114,7 +114,10 @@ struct worker {
   void yield_push(fiber* f) noexcept;
   fiber* yield_pop() noexcept;
   bool has_local_work() const noexcept;
-  void finish_switch(fcontext_t from_ctx) noexcept;
+  // Inlined into every switch for the common cases (from the scheduling
+  // loop, or a park that no unpark raced); the rest out of line.
+  [[gnu::always_inline]] inline void finish_switch(fcontext_t from_ctx) noexcept;
+  __attribute__((noinline)) void finish_switch_rest(fiber* from, after_switch what) noexcept;
   // Records what the resumed side must finish and picks the context to
   // switch to (`to`, or the scheduling loop when null).
   context& leave(fiber* self, after_switch what, fiber* to) noexcept;
@@ -170,9 +173,34 @@ struct runtime {
 
 // The running runtime (one per process at a time), and the calling
 // thread's worker (null on plain threads). Both read TLS/globals afresh on
-// each call (noinline): never cache them across a suspension point.
+// each call: never cache them across a suspension point.
 runtime* the_runtime() noexcept;
+
+// The calling thread's worker; written only by that thread (runtime.cpp).
+// Static TLS (initial-exec), so that this_worker() can read it by name.
+extern thread_local worker* t_worker asm("weft_detail_t_worker") __attribute__((tls_model("initial-exec")));
+
+// A fiber may resume on another thread, and compilers assume the thread
+// pointer never changes within a function: they may compute a thread-local
+// variable's address once and reuse it after a switch (reading the old
+// thread's worker). On x86-64 the asm below reads %fs afresh on every call,
+// inline (the hand-off path calls this several times per switch); the
+// memory clobber keeps it from moving across the switch. Elsewhere a call
+// that the compiler cannot see into does the same.
+#if defined(__x86_64__)
+inline worker* this_worker() noexcept {
+  worker* w;
+  asm volatile(
+      "movq weft_detail_t_worker@gottpoff(%%rip), %0\n\t"
+      "movq %%fs:(%0), %0"
+      : "=r"(w)
+      :
+      : "memory");
+  return w;
+}
+#else
 worker* this_worker() noexcept;
+#endif
 
 std::int64_t now_ns() noexcept;
 

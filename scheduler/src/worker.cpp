@@ -112,6 +112,19 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
     return;
   }
   from->ctx.fctx = from_ctx;
+  if (what == after_switch::park) {
+    // The state field is published by the CAS below (release); an
+    // unparker's CAS from kParked (acquire) reads it.
+    set_state(from, fiber_state::parked);
+    std::int32_t expected = kEmpty;
+    if (from->park.state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire))
+      return;
+  }
+  finish_switch_rest(from, what);
+}
+
+void worker::finish_switch_rest(fiber* from, after_switch what) noexcept {
   switch (what) {
     case after_switch::none:
       break;
@@ -119,21 +132,13 @@ void worker::finish_switch(fcontext_t from_ctx) noexcept {
       set_state(from, fiber_state::runnable);
       yield_push(from);
       break;
-    case after_switch::park: {
-      // The state field is published by the CAS below (release); an
-      // unparker's CAS from kParked (acquire) reads it.
-      set_state(from, fiber_state::parked);
-      std::int32_t expected = kEmpty;
-      if (!from->park.state.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel,
-                                                    std::memory_order_acquire)) {
-        // An unpark arrived while we switched away (it left kNotified):
-        // consume it (an RMW, as in fiber_park) and run the fiber again.
-        from->park.state.exchange(kEmpty, std::memory_order_acq_rel);
-        set_state(from, fiber_state::runnable);
-        push_queue(from);
-      }
+    case after_switch::park:
+      // An unpark arrived while we switched away (it left kNotified):
+      // consume it (an RMW, as in fiber_park) and run the fiber again.
+      from->park.state.exchange(kEmpty, std::memory_order_acq_rel);
+      set_state(from, fiber_state::runnable);
+      push_queue(from);
       break;
-    }
     case after_switch::exit: {
       const bool main = from->is_main;
       free_fiber(from);

@@ -405,6 +405,58 @@ TEST_P(chan_test, buffered_close_racing_senders_loses_nothing) {
       opts());
 }
 
+// Timed sends and receives whose deadlines race the claims of their
+// counterparts (a waiter withdrawn at its deadline vs one completed just
+// before it): every send_for that reports success is received exactly
+// once, every one that reports a timeout is not received at all. Fibers
+// and a plain thread on each side; unbuffered and a one-slot buffer.
+TEST_P(chan_test, timed_operations_racing_claims_lose_nothing) {
+  run(
+      [] {
+        for (std::size_t cap : {std::size_t{0}, std::size_t{1}}) {
+          auto c = make_chan<long>(cap);
+          auto senders_done = make_chan<int>(4);
+          auto sums = make_chan<long>(3);
+          std::atomic<long> sent_sum{0}, sent{0};
+          auto sender = [c, senders_done, &sent_sum, &sent](long base) {
+            for (long i = 0; i < scaled(2000); i++) {
+              const long v = base + i;
+              if (c.send_for(v, std::chrono::microseconds(i % 7 * 10))) {
+                sent_sum += v;
+                sent++;
+              }
+            }
+            senders_done.send(1);
+          };
+          auto receiver = [c, sums] {
+            long sum = 0;
+            for (;;) {
+              if (auto v = c.recv_for(std::chrono::microseconds(15))) {
+                if (*v < 0) break;  // the end marker
+                sum += *v;
+              }
+            }
+            sums.send(sum);
+          };
+          std::vector<task<void>> ts;
+          for (long p = 0; p < 3; p++) ts.push_back(spawn([sender, p] { sender(p * 1'000'000); }));
+          for (int r = 0; r < 2; r++) ts.push_back(spawn(receiver));
+          std::thread thread_sender([sender] { sender(3 * 1'000'000); });
+          std::thread thread_receiver(receiver);
+          for (int k = 0; k < 4; k++) senders_done.recv();
+          for (int r = 0; r < 3; r++) c.send(-1);  // one end marker per receiver
+          long got = 0;
+          for (int r = 0; r < 3; r++) got += *sums.recv();
+          for (auto& t : ts) t.join();
+          thread_sender.join();  // both threads have finished: no wait
+          thread_receiver.join();
+          EXPECT_EQ(got, sent_sum.load()) << "capacity " << cap << ", " << sent.load() << " sends succeeded";
+          EXPECT_GT(sent.load(), 0);
+        }
+      },
+      opts());
+}
+
 // Values still buffered when the last handle goes are destroyed, also
 // after the ring has wrapped.
 TEST_P(chan_test, undelivered_values_are_destroyed_with_the_channel) {

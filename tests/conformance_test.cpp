@@ -112,6 +112,10 @@ TEST_P(go_chan, TestChan) {
                 sent++;
               }
             });
+            // Go sleeps a fixed time here; on a loaded machine (sanitizers,
+            // CI) the sender may not have run yet, so wait for it to fill
+            // the buffer, then give it time to (wrongly) send once more.
+            for (int spins = 0; sent.load() < static_cast<int>(cap) && spins < 20'000; spins++) sleep_for(100us);
             sleep_for(2ms);
             EXPECT_EQ(sent.load(), static_cast<int>(cap)) << "chan[" << cap << "]: send to full chan";
             c.recv();

@@ -94,7 +94,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
 // ---------------------------------------------------------------------------
 // Buffered: the lock-free ring (chan_core.hpp, B1-B2).
 
-op_result ring_send(chan_core* c, void* value) noexcept {
+[[gnu::always_inline]] inline op_result ring_send(chan_core* c, void* value) noexcept {
   // Acquire loads of tail (here, on CAS failure and below): a send that
   // finds the mark is ordered after the close that set it.
   std::uint64_t tail = c->tail.load(std::memory_order_acquire);
@@ -132,7 +132,7 @@ op_result ring_send(chan_core* c, void* value) noexcept {
   }
 }
 
-op_result ring_recv(chan_core* c, void* out) noexcept {
+[[gnu::always_inline]] inline op_result ring_recv(chan_core* c, void* out) noexcept {
   std::uint64_t head = c->head.load(std::memory_order_relaxed);
   for (int spins = 0;;) {
     const std::uint64_t index = head & (c->mark_bit - 1);
@@ -434,15 +434,33 @@ __attribute__((noinline)) recv_status chan_recv_slow(chan_core* c, void* out) {
 
 }  // namespace
 
-void chan_send(chan_core* c, void* value) {
-  // A buffered channel with room (or closed) needs no waiter: the ring
-  // alone, without blocking_op's set-up. (Elsewhere blocking_op's
-  // current_parker() notes a plain thread.)
-  if (c == nullptr || c->cap == 0) return chan_send_slow(c, value);
+namespace {
+
+// A buffered channel with room (or closed) needs no waiter: the ring alone,
+// without blocking_op's set-up. (Elsewhere blocking_op's current_parker()
+// notes a plain thread.)
+__attribute__((noinline)) void chan_send_buffered(chan_core* c, void* value) {
   note_plain_thread();
   const op_result r = ring_op<true>(c, value);
   if (r == op_result::done) return;
   if (r == op_result::closed) throw channel_closed("send on closed channel");
+  chan_send_slow(c, value);
+}
+
+__attribute__((noinline)) recv_status chan_recv_buffered(chan_core* c, void* out) {
+  note_plain_thread();
+  const op_result r = ring_op<false>(c, out);
+  if (r == op_result::done) return recv_status::value;
+  if (r == op_result::closed) return recv_status::closed;
+  return chan_recv_slow(c, out);
+}
+
+}  // namespace
+
+// Only a dispatch (two tail calls), so that neither path pays for the
+// other's registers.
+void chan_send(chan_core* c, void* value) {
+  if (c != nullptr && c->cap > 0) return chan_send_buffered(c, value);
   chan_send_slow(c, value);
 }
 
@@ -467,11 +485,7 @@ bool chan_try_send(chan_core* c, void* value) {
 }
 
 recv_status chan_recv(chan_core* c, void* out) {
-  if (c == nullptr || c->cap == 0) return chan_recv_slow(c, out);  // as in chan_send
-  note_plain_thread();
-  const op_result r = ring_op<false>(c, out);
-  if (r == op_result::done) return recv_status::value;
-  if (r == op_result::closed) return recv_status::closed;
+  if (c != nullptr && c->cap > 0) return chan_recv_buffered(c, out);  // as chan_send
   return chan_recv_slow(c, out);
 }
 

@@ -88,6 +88,12 @@ class local_queue {
     return f;
   }
 
+  // Any thread, a hint: the position of the oldest fiber. Every removal of
+  // the last fiber advances it (the owner's pop of it CASes top too), so a
+  // deque seen holding one fiber with an unchanged top still holds that
+  // same fiber.
+  std::int64_t oldest_position() const noexcept { return top_.load(std::memory_order_relaxed); }
+
   // Approximate; any thread.
   std::int64_t size() const noexcept {
     const std::int64_t t = top_.load(std::memory_order_acquire);

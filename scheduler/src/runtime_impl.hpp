@@ -157,7 +157,7 @@ struct runtime {
   void notify_work() noexcept;
   bool wake_one() noexcept;
   void wake_all() noexcept;
-  bool any_work() const noexcept;
+  bool any_work() const noexcept;  // stealable or shared work, or a due timer
   std::int64_t earliest_timer() const noexcept;
   std::size_t live_fibers() noexcept;
   std::uint64_t total_runs() const noexcept;

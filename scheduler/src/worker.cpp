@@ -336,8 +336,15 @@ fiber* worker::steal() noexcept {
       // A lone fiber in a running worker's deque was most often displaced
       // from its next slot by a wake-up a moment ago (a select waking two
       // senders in turn); the owner gets to it within microseconds, and
-      // moving it costs more than waiting. Give it the next slot's grace.
-      if (v->queue.size() == 1) grace_wait([v] { return v->queue.size() == 1; });
+      // moving it costs more than waiting. Give it the next slot's grace,
+      // and leave the victim alone if it took that fiber meanwhile, even
+      // if another has taken its place: it is keeping up.
+      if (v->queue.size() == 1) {
+        const std::int64_t oldest = v->queue.oldest_position();
+        auto same_lone = [v, oldest] { return v->queue.size() == 1 && v->queue.oldest_position() == oldest; };
+        grace_wait(same_lone);
+        if (v->queue.oldest_position() != oldest && v->queue.size() <= 1) continue;
+      }
       if (fiber* f = v->queue.steal()) {
         // Take up to half of what is left, into our own deque.
         std::int64_t more = v->queue.size() / 2;

@@ -73,7 +73,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
 // added to `wake`, woken after unlock.
 
 [[gnu::always_inline]] inline op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
-  if (c->closed) return op_result::closed;
+  if (c->closed.load(std::memory_order_relaxed)) return op_result::closed;
   if (waiter* r = c->recvq.claim(self)) {
     move_value(c->ops, r->slot, value);
     wake.add(r, outcome::done);
@@ -88,7 +88,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
     wake.add(w, outcome::done);
     return op_result::done;
   }
-  return c->closed ? op_result::closed : op_result::would_block;
+  return c->closed.load(std::memory_order_relaxed) ? op_result::closed : op_result::would_block;
 }
 
 // ---------------------------------------------------------------------------
@@ -187,6 +187,8 @@ bool ring_ready(const chan_core* c, bool is_send) noexcept {
     // side becomes ready (besides close): state_version counts them. Only
     // written under mu; release pairs with state_version's loads.
     q.pushes.store(q.pushes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    // may_be_ready's hint; relaxed: it only spares a lock.
+    q.waiting.store(true, std::memory_order_relaxed);
   }
 }
 
@@ -269,11 +271,11 @@ bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atom
   c->mu.lock();
   bool ready;
   if (c->cap == 0) {
-    ready = c->closed || (is_send ? c->recvq.has_other(self) : c->sendq.has_other(self));
+    ready = c->closed.load(std::memory_order_relaxed) || (is_send ? c->recvq.has_other(self) : c->sendq.has_other(self));
     if (!ready) queue_waiter(c, q, &w);
   } else {
     queue_waiter(c, q, &w);  // B3: queue first, then look
-    ready = c->closed || ring_ready(c, is_send);
+    ready = c->closed.load(std::memory_order_relaxed) || ring_ready(c, is_send);
     if (ready) q.remove(&w);
   }
   c->mu.unlock();
@@ -521,11 +523,11 @@ void chan_close(chan_core* c) {
   if (c == nullptr) throw channel_error("close of nil channel");
   wake_list wake;  // every blocked receiver and sender, woken after unlock
   c->mu.lock();
-  if (c->closed) {
+  if (c->closed.load(std::memory_order_relaxed)) {
     c->mu.unlock();
     throw channel_closed("close of closed channel");
   }
-  c->closed = true;
+  c->closed.store(true, std::memory_order_relaxed);
   // state_version; release as in queue_waiter.
   c->recvq.pushes.store(c->recvq.pushes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   // Wake every waiter (U2). A buffered channel's waiters retry (B4) and

@@ -66,7 +66,9 @@ struct alignas(64) chan_core {
 
   // The lock and the wait queues (both kinds), on their own line.
   alignas(64) spin_mutex mu;
-  bool closed = false;  // guarded by mu
+  // Written under mu (relaxed: the lock orders it); read under mu, or
+  // without it as a hint (may_be_ready).
+  std::atomic<bool> closed{false};
   waitq recvq;          // guarded by mu
   waitq sendq;          // guarded by mu
 
@@ -99,6 +101,15 @@ bool enqueue_unless_ready(chan_core* c, waiter& w, bool is_send, const std::atom
 // receive or close on a buffered channel; a waiter queued or removed, or a
 // close, on an unbuffered one. Seq_cst loads (select.cpp's double collect).
 std::uint64_t state_version(const chan_core* c) noexcept;
+
+// Unbuffered c only, without the lock: false if the operation would surely
+// have blocked a moment ago (no waiter on the other side, not closed);
+// true if it may be ready. A hint for a blocking select's first poll: its
+// registration re-checks each channel under the lock.
+inline bool may_be_ready(const chan_core* c, bool is_send) noexcept {
+  const waitq& other = is_send ? c->recvq : c->sendq;
+  return other.waiting.load(std::memory_order_relaxed) || c->closed.load(std::memory_order_relaxed);
+}
 
 // Removes w from c's queue if it is still there.
 void dequeue(chan_core* c, waiter& w, bool is_send);

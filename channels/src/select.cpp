@@ -104,6 +104,10 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     for (std::size_t k = 0; k < n; k++) {
       select_op& op = ops[order[k]];
       if (op.ch == nullptr) continue;
+      // A blocking select need not lock an unbuffered channel with nobody
+      // waiting on the other side: registration (step 3) looks again under
+      // the lock. (A select with a default must poll for real: step 2.)
+      if (!nonblocking && op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
       if (nonblocking) versions[k] = state_version(op.ch);
       const op_result r = try_case(op);
       if (r != op_result::would_block) return finish(op, order[k], r);

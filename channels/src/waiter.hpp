@@ -33,8 +33,9 @@
 //    for `released` (acquire) before reading `result` or returning; it is
 //    nearly always set already, since the waker finished before the owner
 //    was even scheduled.
-// 4. On a buffered channel, waitq::waiting is true while the queue holds a waiter (written under
-//    the lock, read without it by buffered channels' fast paths).
+// 4. waitq::waiting is true while the queue holds a waiter (written under
+//    the lock, read without it: by buffered channels' fast paths, and as a
+//    hint by a blocking select's poll of an unbuffered channel).
 #pragma once
 
 #include <sched.h>
@@ -101,7 +102,8 @@ struct waitq {
   waiter* head = nullptr;
   waiter* tail = nullptr;
   // Invariant 4. Set by the channel after a push (chan_core.cpp,
-  // queue_waiter: a seq_cst store, half of the Dekker pair of B3).
+  // queue_waiter: on a buffered channel a seq_cst store, half of the
+  // Dekker pair of B3; on an unbuffered one a hint, relaxed).
   std::atomic<bool> waiting{false};
   // Unbuffered channels: the number of pushes, part of the channel's state
   // version read by non-blocking select (chan_core.cpp, state_version).

@@ -36,7 +36,9 @@ namespace {
 
 std::uint64_t next_random() noexcept {
   // Per-thread state is fine here: it is used between suspension points.
-  thread_local std::uint64_t s = 0x853C49E6748FEA9Bull ^ reinterpret_cast<std::uintptr_t>(&s);
+  // Constant-initialised (no TLS init guard), seeded on first use.
+  constinit thread_local std::uint64_t s = 0;
+  if (s == 0) s = 0x853C49E6748FEA9Bull ^ reinterpret_cast<std::uintptr_t>(&s);
   s ^= s << 13;
   s ^= s >> 7;
   s ^= s << 17;
@@ -62,10 +64,46 @@ long finish(select_op& op, long i, op_result r) {
 
 }  // namespace
 
+namespace {
+
+// The general select: steps 1-6 above. `order` holds the first poll's
+// random permutation when the caller has made one (n <= kInline), or is
+// null.
+__attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool nonblocking,
+                                           const std::chrono::steady_clock::time_point* deadline,
+                                           const std::uint32_t* first_order);
+
+}  // namespace
+
 long select_run(select_op* ops, std::size_t n, bool nonblocking,
                 const std::chrono::steady_clock::time_point* deadline) {
   note_plain_thread();
-  // A random permutation of the cases (Fisher-Yates).
+  // The common case first, lean: a blocking select of a few cases that
+  // finds one ready at its first poll (step 1). Everything else — a
+  // default (its poll must collect versions, step 2), registering and
+  // parking — is select_slow's.
+  constexpr std::size_t kFast = 8;
+  if (nonblocking || n > kFast) return select_slow(ops, n, nonblocking, deadline, nullptr);
+  std::uint32_t order[kFast];
+  for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
+  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+  for (std::size_t k = 0; k < n; k++) {
+    select_op& op = ops[order[k]];
+    if (op.ch == nullptr) continue;
+    // An unbuffered channel with nobody waiting on the other side need not
+    // be locked: registration (step 3) looks again under the lock.
+    if (op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
+    const op_result r = try_case(op);
+    if (r != op_result::would_block) return finish(op, order[k], r);
+  }
+  return select_slow(ops, n, nonblocking, deadline, order);
+}
+
+namespace {
+
+long select_slow(select_op* ops, std::size_t n, bool nonblocking,
+                 const std::chrono::steady_clock::time_point* deadline, const std::uint32_t* first_order) {
+  // A random permutation of the cases (Fisher-Yates), or the first poll's.
   constexpr std::size_t kInline = 8;
   std::uint32_t order_inline[kInline];
   std::unique_ptr<std::uint32_t[]> order_heap;
@@ -74,8 +112,12 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     order_heap.reset(new std::uint32_t[n]);
     order = order_heap.get();
   }
-  for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
-  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+  if (first_order != nullptr) {
+    std::copy(first_order, first_order + n, order);
+  } else {
+    for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
+    for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+  }
 
   constexpr std::uint32_t kAborted = kSelCancelled - 1;
   // Waiters are constructed only when the select registers (step 3): the
@@ -99,9 +141,10 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     versions = versions_heap.get();
   }
 
-  for (int collects = 0;;) {
+  // The caller has polled once already when it passes its order.
+  for (int collects = 0, polled = first_order != nullptr;; polled = 0) {
     // 1. Poll.
-    for (std::size_t k = 0; k < n; k++) {
+    for (std::size_t k = 0; k < n && !polled; k++) {
       select_op& op = ops[order[k]];
       if (op.ch == nullptr) continue;
       // A blocking select need not lock an unbuffered channel with nobody
@@ -195,5 +238,7 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
     return finish(ops[i], i, ws[i].result == outcome::done ? op_result::done : op_result::closed);
   }
 }
+
+}  // namespace
 
 }  // namespace weft::detail

@@ -332,9 +332,8 @@ bool runtime::any_work() const noexcept {
   if (injected.size() != 0) return true;
   // Not other workers' next slots: a fiber there is its owner's to run in
   // a moment (and a thief's only after the grace in worker::steal). Counting
-  // them kept an idle worker from ever sleeping beside a ping-pong, whose
-  // slot is full half the time: it spun on, reading the busy worker's cache
-  // lines (ping-pong 145 instead of 95 ns per round trip).
+  // them could keep an idle worker from sleeping beside a ping-pong, whose
+  // slot is full half the time, spinning on the busy worker's cache lines.
   for (worker* w : workers)
     if (w->queue.size() != 0) return true;
   return earliest_timer() <= now_ns();

@@ -66,45 +66,33 @@ long finish(select_op& op, long i, op_result r) {
 
 namespace {
 
-// The general select: steps 1-6 above. `order` holds the first poll's
-// random permutation when the caller has made one (n <= kInline), or is
-// null.
-__attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool nonblocking,
-                                           const std::chrono::steady_clock::time_point* deadline,
-                                           const std::uint32_t* first_order);
+constexpr long kNoCase = -1;
+// Cases handled without a heap allocation (and by select_run's fast path).
+constexpr std::size_t kInline = 8;
 
-}  // namespace
-
-long select_run(select_op* ops, std::size_t n, bool nonblocking,
-                const std::chrono::steady_clock::time_point* deadline) {
-  note_plain_thread();
-  // The common case first, lean: a blocking select of a few cases that
-  // finds one ready at its first poll (step 1). Everything else — a
-  // default (its poll must collect versions, step 2), registering and
-  // parking — is select_slow's.
-  constexpr std::size_t kFast = 8;
-  if (nonblocking || n > kFast) return select_slow(ops, n, nonblocking, deadline, nullptr);
-  std::uint32_t order[kFast];
-  for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
-  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+// Step 1: tries the cases in `order` once; the index of the case that ran,
+// or kNoCase. A blocking select (versions null) need not lock an unbuffered
+// channel with nobody waiting on the other side: registration (step 3)
+// looks again under the lock. A select with a default polls every channel
+// for real and records its version first (step 2).
+inline long poll_cases(select_op* ops, std::size_t n, const std::uint32_t* order, std::uint64_t* versions) {
   for (std::size_t k = 0; k < n; k++) {
     select_op& op = ops[order[k]];
     if (op.ch == nullptr) continue;
-    // An unbuffered channel with nobody waiting on the other side need not
-    // be locked: registration (step 3) looks again under the lock.
-    if (op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
+    if (versions == nullptr && op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
+    if (versions != nullptr) versions[k] = state_version(op.ch);
     const op_result r = try_case(op);
     if (r != op_result::would_block) return finish(op, order[k], r);
   }
-  return select_slow(ops, n, nonblocking, deadline, order);
+  return kNoCase;
 }
 
-namespace {
-
-long select_slow(select_op* ops, std::size_t n, bool nonblocking,
-                 const std::chrono::steady_clock::time_point* deadline, const std::uint32_t* first_order) {
+// The general select: steps 1-6 above. `first_order` is the permutation of
+// a first poll the caller has already made (n <= kInline), or null.
+__attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool nonblocking,
+                                           const std::chrono::steady_clock::time_point* deadline,
+                                           const std::uint32_t* first_order) {
   // A random permutation of the cases (Fisher-Yates), or the first poll's.
-  constexpr std::size_t kInline = 8;
   std::uint32_t order_inline[kInline];
   std::unique_ptr<std::uint32_t[]> order_heap;
   std::uint32_t* order = order_inline;
@@ -144,16 +132,9 @@ long select_slow(select_op* ops, std::size_t n, bool nonblocking,
   // The caller has polled once already when it passes its order.
   for (int collects = 0, polled = first_order != nullptr;; polled = 0) {
     // 1. Poll.
-    for (std::size_t k = 0; k < n && !polled; k++) {
-      select_op& op = ops[order[k]];
-      if (op.ch == nullptr) continue;
-      // A blocking select need not lock an unbuffered channel with nobody
-      // waiting on the other side: registration (step 3) looks again under
-      // the lock. (A select with a default must poll for real: step 2.)
-      if (!nonblocking && op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
-      if (nonblocking) versions[k] = state_version(op.ch);
-      const op_result r = try_case(op);
-      if (r != op_result::would_block) return finish(op, order[k], r);
+    if (!polled) {
+      const long i = poll_cases(ops, n, order, nonblocking ? versions : nullptr);
+      if (i != kNoCase) return i;
     }
     // 2. Default, if no case was ready at one and the same moment. Each
     // case was seen not ready while its channel's version stayed what it
@@ -240,5 +221,21 @@ long select_slow(select_op* ops, std::size_t n, bool nonblocking,
 }
 
 }  // namespace
+
+long select_run(select_op* ops, std::size_t n, bool nonblocking,
+                const std::chrono::steady_clock::time_point* deadline) {
+  note_plain_thread();
+  // The common case first, lean: a blocking select of a few cases that
+  // finds one ready at its first poll (step 1). Everything else — a
+  // default (its poll must collect versions, step 2), registering and
+  // parking — is select_slow's.
+  if (nonblocking || n > kInline) return select_slow(ops, n, nonblocking, deadline, nullptr);
+  std::uint32_t order[kInline];
+  for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
+  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+  const long i = poll_cases(ops, n, order, nullptr);
+  if (i != kNoCase) return i;
+  return select_slow(ops, n, nonblocking, deadline, order);
+}
 
 }  // namespace weft::detail

@@ -186,12 +186,12 @@ void unpark(parker& p) noexcept {
       // publishes our writes to the fiber.
       if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         set_state(f, fiber_state::runnable);
-        // On a worker, the woken fiber goes to its next slot (what
-        // runtime::schedule does, without a second TLS lookup).
+        // Woken on a worker: its next slot, run as soon as we stop. From
+        // a plain thread: the shared queue, and an idle worker is woken.
         if (worker* w = this_worker())
           w->push_next(f);
         else
-          the_runtime()->schedule(f);
+          the_runtime()->inject(f);
         return;
       }
     } else {

@@ -256,14 +256,9 @@ void fiber_start(fiber* f) {
   }
 }
 
-void runtime::schedule(fiber* f) noexcept {
-  worker* w = this_worker();
-  if (w != nullptr && w->rt == this) {
-    w->push_next(f);
-  } else {
-    injected.push(f);
-    notify_work();
-  }
+void runtime::inject(fiber* f) noexcept {
+  injected.push(f);
+  notify_work();
 }
 
 // ---- idle workers ----

@@ -161,7 +161,9 @@ struct runtime {
   std::int64_t earliest_timer() const noexcept;
   std::size_t live_fibers() noexcept;
   std::uint64_t total_runs() const noexcept;
-  void schedule(fiber* f) noexcept;  // make runnable from anywhere
+  // Makes f runnable from a thread that is not a worker (a worker puts a
+  // fiber it wakes in its own next slot: unpark).
+  void inject(fiber* f) noexcept;
   void on_main_done();
   void on_fiber_exit();
   void cancel_all() noexcept;

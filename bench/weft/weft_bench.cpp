@@ -10,7 +10,9 @@
 // result equals n when the run was correct (skynet: n*(n-1)/2; sieve: the
 // n-th prime; cpusplit: the number of primes below n). The application-
 // shaped scenarios (sieve, workerpool, cpusplit, latency, fileio, scale)
-// live in app_scenarios.cpp.
+// live in app_scenarios.cpp; the network servers of `weft-bench serve`
+// (http and echo over weft::io, for weft-compare's network scenarios) in
+// net_servers.cpp.
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -441,12 +443,27 @@ long default_n(const std::string& s) {
 
 }  // namespace
 
+// The network servers (net_servers.cpp, built when weft::io is): `weft-bench
+// serve http|echo ...`, with their own arguments.
+namespace weft_bench {
+int serve_main(int argc, char** argv);
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "serve") == 0) {
+#ifdef WEFT_BENCH_HAVE_IO
+    return weft_bench::serve_main(argc, argv);
+#else
+    std::fprintf(stderr, "weft-bench: serve needs weft::io, which this build does not have\n");
+    return 2;
+#endif
+  }
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle|spsc|mpmc|select2|select2b|mutex|\n"
                  "                  sieve|workerpool|cpusplit|latency|fileio|scale\n"
                  "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N]\n"
+                 "       weft-bench serve http|echo [--model=fibers|threads] [--workers=N] [--port=P]\n"
                  "--model=condvar (threads over a std::mutex + std::condition_variable queue) runs pingpong and "
                  "mpmc only.\n");
     return 2;

@@ -9,3 +9,4 @@
 #include <weft/channels/sync.hpp>
 #include <weft/channels/time.hpp>
 #include <weft/channels/context.hpp>
+#include <weft/io/tcp.hpp>

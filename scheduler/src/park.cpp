@@ -155,6 +155,15 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
   node.p = &w->current->park;
   timer_heap* heap = &w->timers;
   heap->insert(&node);
+  // A worker blocked in epoll_wait past our deadline must wake for it
+  // (netpoll property 6). The RMW pairs with the poller's exchange of
+  // blocked_until before it reads the timers (runtime.cpp step 5): either
+  // it sees our node, or we see its deadline.
+  netpoller& np = w->rt->poll;
+  if (np.waiters.load(std::memory_order_relaxed) > 0) {
+    const std::int64_t until = np.blocked_until.fetch_add(0, std::memory_order_seq_cst);
+    if (until != netpoller::kNotBlocked && until > dl) np.interrupt();
+  }
   struct cancel_timer {
     timer_heap* heap;
     timer_node* node;

@@ -18,9 +18,25 @@
 // 4. A notifier removes the sleeper from `sleepers` and sets its wake_word
 //    under idle_mu, so a sleeper that times out and finds itself gone from
 //    the list knows it was claimed and its wake_word is already 1.
+// 5. The netpoller (netpoll.cpp): while any fiber waits on an fd, one
+//    sleeper at a time (the one that takes netpoller::busy) sleeps in
+//    epoll_wait instead of on its futex, with the earliest timer as its
+//    timeout, so timers and I/O share one sleep. It stays in `sleepers`
+//    and sets `polling`; a notifier that claims it (step 4) writes the
+//    eventfd instead of waking the futex. The poller stores polling (seq_cst)
+//    and then loads wake_word (seq_cst); the notifier stores wake_word
+//    (seq_cst) and then loads polling (seq_cst): either the poller sees it
+//    was claimed and does not block, or the notifier sees it polling and
+//    interrupts it. Notifiers prefer a futex sleeper, so the poller keeps
+//    polling. The poller readies the fibers whose fds fired onto its own
+//    queues before it leaves `sleepers`, which may wake a futex sleeper to
+//    steal them (push_queue's notify). Busy workers poll without blocking
+//    when they run out of local work and at the fairness tick
+//    (worker.cpp), so I/O is served while no worker is idle.
 //
 // Deadlock (Go's "all goroutines are asleep"): when the last worker goes
-// to sleep with no timers pending, no weft::blocking call in flight and no
+// to sleep with no timers pending, no weft::blocking call in flight, no
+// fiber waiting on an fd (it waits on the outside world) and no
 // plain thread awake that has used weft, it waits a grace period (100 ms;
 // 2 s while the process has a thread that is neither a worker, nor in the
 // blocking pool, nor known to have used weft: it may be a thread just
@@ -284,19 +300,36 @@ void runtime::notify_work() noexcept {
   wake_one();
 }
 
+namespace {
+// Wakes a sleeper that a notifier claimed (its wake_word is 1): on its
+// futex, or out of epoll_wait (protocol step 5).
+void wake_claimed(runtime& rt, worker* w) noexcept {
+  if (w->polling.load(std::memory_order_seq_cst))
+    rt.poll.interrupt();
+  else
+    futex_wake(&w->wake_word, 1);
+}
+}  // namespace
+
 bool runtime::wake_one() noexcept {
   worker* w = nullptr;
   {
     std::lock_guard lk(idle_mu);
     if (sleepers.empty()) return false;
-    w = sleepers.back();
-    sleepers.pop_back();
+    // The newest futex sleeper; the poller only if it is the last one
+    // (step 5: it keeps polling while others can take the work).
+    std::size_t i = sleepers.size() - 1;
+    while (i > 0 && sleepers[i]->polling.load(std::memory_order_relaxed)) i--;
+    if (sleepers[i]->polling.load(std::memory_order_relaxed)) i = sleepers.size() - 1;
+    w = sleepers[i];
+    sleepers.erase(sleepers.begin() + static_cast<std::ptrdiff_t>(i));
     num_idle.fetch_sub(1, std::memory_order_seq_cst);
     num_spinning.fetch_add(1, std::memory_order_seq_cst);
-    // Release: pairs with the sleeper's acquire exchange of wake_word.
-    w->wake_word.store(1, std::memory_order_release);
+    // seq_cst: the sleeper's acquire exchange of wake_word takes our
+    // writes; and the store-load pair with `polling` (step 5).
+    w->wake_word.store(1, std::memory_order_seq_cst);
   }
-  futex_wake(&w->wake_word, 1);
+  wake_claimed(*this, w);
   return true;
 }
 
@@ -308,10 +341,18 @@ void runtime::wake_all() noexcept {
     num_idle.fetch_sub(static_cast<unsigned>(all.size()), std::memory_order_seq_cst);
     for (worker* w : all) {
       num_spinning.fetch_add(1, std::memory_order_seq_cst);
-      w->wake_word.store(1, std::memory_order_release);
+      w->wake_word.store(1, std::memory_order_seq_cst);  // as in wake_one
     }
   }
-  for (worker* w : all) futex_wake(&w->wake_word, 1);
+  for (worker* w : all) wake_claimed(*this, w);
+}
+
+void runtime::on_first_io_waiter() noexcept {
+  // Someone must poll: a blocked poller or a spinning worker will; else
+  // wake a sleeper, which spins, finds nothing and becomes the poller.
+  if (poll.busy.load(std::memory_order_seq_cst) || num_spinning.load(std::memory_order_seq_cst) != 0) return;
+  if (num_idle.load(std::memory_order_seq_cst) == 0) return;  // everyone busy: they poll at the tick
+  wake_one();
 }
 
 std::int64_t runtime::earliest_timer() const noexcept {
@@ -363,12 +404,31 @@ void worker::sleep_until_work() {
       !rt->deadlocked.load(std::memory_order_relaxed) &&
       rt->num_idle.load(std::memory_order_seq_cst) == rt->workers.size() &&
       rt->blocking_inflight.load(std::memory_order_seq_cst) == 0 &&
+      rt->poll.waiters.load(std::memory_order_seq_cst) == 0 &&
       g_threads_awake.load(std::memory_order_seq_cst) <= 0) {
     deadlock_watch = true;
     runs = rt->total_runs();
     deadline = now_ns() + (rt->unknown_threads() > 0 ? kDeadlockUnknownGraceNs : kDeadlockGraceNs);
   }
-  if (!claimed) futex_wait(&wake_word, 0, deadline);
+  if (!claimed) {
+    netpoller& np = rt->poll;
+    // Acquire: one blocking poller at a time (step 5).
+    if (np.waiters.load(std::memory_order_seq_cst) > 0 && !np.busy.load(std::memory_order_relaxed) &&
+        !np.busy.exchange(true, std::memory_order_acquire)) {
+      polling.store(true, std::memory_order_seq_cst);
+      // An RMW: a timer inserted after it is checked against our deadline
+      // by the inserter (park.cpp, park_until); one inserted before it is
+      // in earliest_timer() below.
+      np.blocked_until.exchange(deadline, std::memory_order_seq_cst);
+      const std::int64_t until = std::min(deadline, rt->earliest_timer());
+      if (wake_word.load(std::memory_order_seq_cst) == 0) np.poll(until);
+      np.blocked_until.store(netpoller::kNotBlocked, std::memory_order_relaxed);
+      polling.store(false, std::memory_order_seq_cst);
+      np.busy.store(false, std::memory_order_release);
+    } else {
+      futex_wait(&wake_word, 0, deadline);
+    }
+  }
   // Still registered as idle, so the detector's "every worker idle" holds.
   if (deadlock_watch && wake_word.load(std::memory_order_acquire) == 0 &&
       rt->total_runs() == runs)
@@ -472,6 +532,7 @@ bool runtime::check_deadlock() {
   };
   if (num_idle.load(std::memory_order_seq_cst) != workers.size() || any_work() || next_slot_full() ||
       blocking_inflight.load(std::memory_order_seq_cst) != 0 || g_threads_awake.load(std::memory_order_seq_cst) > 0 ||
+      poll.waiters.load(std::memory_order_seq_cst) != 0 ||
       earliest_timer() != INT64_MAX)
     return false;
   if (live_fibers() == 0) return false;
@@ -502,9 +563,17 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
     w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
     rt->workers.push_back(w);
   }
+  try {
+    rt->poll.start();
+  } catch (...) {
+    for (worker* w : rt->workers) delete w;
+    delete rt;
+    throw;
+  }
   runtime* expected = nullptr;
   // Release: publishes the runtime's fields to the_runtime()'s acquire.
   if (!g_runtime.compare_exchange_strong(expected, rt, std::memory_order_release, std::memory_order_relaxed)) {
+    rt->poll.stop();
     for (worker* w : rt->workers) delete w;
     delete rt;
     throw std::logic_error("weft::run: a runtime is already running in this process");
@@ -536,6 +605,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
 
   blocking_pool_stop(*rt);
   g_runtime.store(nullptr, std::memory_order_release);
+  rt->poll.stop();
   const bool deadlocked = rt->deadlocked.load();
   std::string report = std::move(rt->deadlock_report);
   for (worker* w : rt->workers) delete w;

@@ -5,6 +5,7 @@
 // Lock order (acquire left before right; never the reverse):
 //   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
 //   blocking_job::mu -> idle_mu -> inject_queue::mu
+//   poll_desc::mu -> idle_mu -> inject_queue::mu
 // (the left-hand locks are held while calling unpark(), which may take
 // idle_mu and the injection queue's lock), and the leaves: blocking_pool::mu,
 // the stack pool's mu. The channels layer's locks (channel, sync primitive)
@@ -23,6 +24,7 @@
 #include <weft/scheduler/runtime.hpp>
 
 #include "fiber.hpp"
+#include "netpoll.hpp"
 #include "run_queue.hpp"
 
 namespace weft::detail {
@@ -101,6 +103,10 @@ struct worker {
   std::int64_t spin_since = 0;  // when the current spell of spinning began
   // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
   std::atomic<std::uint32_t> wake_word{0};
+  // Set while this worker sleeps in epoll_wait instead of on wake_word: a
+  // notifier then interrupts the poller (runtime.cpp, step 5). seq_cst
+  // store and load, against wake_word's seq_cst store and load.
+  std::atomic<bool> polling{false};
   std::thread thread;  // empty for worker 0 (the thread that called run)
 
   void loop();
@@ -153,6 +159,7 @@ struct runtime {
   std::string deadlock_report;  // written once, by the detector, before stop
 
   blocking_pool* blocking = nullptr;
+  netpoller poll;  // the epoll set (netpoll.cpp)
 
   void notify_work() noexcept;
   bool wake_one() noexcept;
@@ -164,6 +171,9 @@ struct runtime {
   // Makes f runnable from a thread that is not a worker (a worker puts a
   // fiber it wakes in its own next slot: unpark).
   void inject(fiber* f) noexcept;
+  // A fiber started to wait on an fd while none did: make sure some worker
+  // will poll (wakes an idle one if nobody spins or polls).
+  void on_first_io_waiter() noexcept;
   void on_main_done();
   void on_fiber_exit();
   void cancel_all() noexcept;

@@ -23,7 +23,9 @@
 //    rest: every kFairnessTick-th pick fires this worker's due timers and
 //    looks at the shared queue and the yield list first, and after
 //    kFairnessTick next-slot picks in a row the deque's oldest fiber goes
-//    first. Only the scheduling loop steals (steal()).
+//    first. Only the scheduling loop steals (steal()). The tick also polls
+//    the network without blocking (netpoll.cpp), as does the loop before
+//    it steals.
 // 5. Making a fiber runnable notifies an idle worker only when stealable
 //    work appeared (a deque push), not for the next slot: the worker that
 //    filled the slot runs it as soon as the current fiber stops, and waking
@@ -300,8 +302,10 @@ fiber* worker::find_local() noexcept {
     tick = kFairnessTick;
     // Fibers that hand off to each other directly never pass through
     // loop(); their worker's due timers must fire anyway (Go's schedule()
-    // calls checkTimers on every pass).
+    // calls checkTimers on every pass), and so must I/O (a non-blocking
+    // poll, unless a poller is blocked or another worker polls now).
     fire_timers();
+    rt->poll.poll_now();
     if ((f = find_global()) != nullptr) return f;
     if ((f = yield_pop()) != nullptr) return f;
   }
@@ -399,6 +403,9 @@ void worker::loop() {
     const std::int64_t next_timer = timers.next.load(std::memory_order_relaxed);
     if (next_timer != INT64_MAX && next_timer <= now_ns()) timers.fire_due(now_ns());
     fiber* f = find_local();
+    // Fibers waiting on fds whose edges nobody has collected: collect
+    // them (non-blocking) before stealing or sleeping.
+    if (f == nullptr && rt->poll.poll_now()) f = find_local();
     if (f == nullptr) {
       // Spin: at most half the busy workers look for work at once.
       if (!spinning) {

@@ -1,0 +1,194 @@
+// weft::io: TCP and UDP sockets that park the calling fiber, not its
+// worker, while they wait (Go's net.Conn / net.Listener). From a plain
+// thread the same calls block the thread in the kernel, so a
+// thread-per-connection program shares the code.
+//
+// Addresses are "host:port": "127.0.0.1:8080", "[::1]:8080",
+// "localhost:0", ":8080" (all interfaces). Port 0 picks a free port. A
+// host name is resolved on the blocking pool (weft::blocking), never on a
+// worker.
+//
+// Errors are std::system_error carrying the errno (connection refused,
+// reset, broken pipe: never a SIGPIPE). Deadlines follow Go's net.Conn:
+// absolute, may be moved at any time (also while a fiber is parked on the
+// socket), one in the past fails the next call at once with timeout_error,
+// a later one undoes an expiry; time_point{} clears a deadline. Using a
+// socket after close(), or being parked in it when another fiber or thread
+// closes it, throws std::system_error(errc::bad_file_descriptor) promptly.
+// The kernel fd is closed when the last call in flight on it has returned.
+//
+// Each direction is used by one caller at a time: concurrent readers (or
+// acceptors, or writers) of one socket queue in FIFO order, so a write is
+// never interleaved with another and each connection is accepted once.
+// A read and a write may run at once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace weft::io {
+
+namespace detail {
+struct socket_state;  // opaque: the descriptor, its poller registration, locks
+struct access;        // the implementation's way in (io/src)
+}  // namespace detail
+
+using clock = std::chrono::steady_clock;
+
+// Thrown when a deadline passes: a std::system_error with errc::timed_out.
+class timeout_error : public std::system_error {
+ public:
+  explicit timeout_error(const char* what);
+};
+
+class tcp_stream {
+ public:
+  // Not connected: every call but close() and is_open() throws.
+  tcp_stream() noexcept = default;
+  ~tcp_stream();
+  tcp_stream(tcp_stream&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  tcp_stream& operator=(tcp_stream&& o) noexcept;
+  tcp_stream(const tcp_stream&) = delete;
+  tcp_stream& operator=(const tcp_stream&) = delete;
+
+  // Connects to addr, trying each address it resolves to in turn. Throws
+  // std::system_error (ECONNREFUSED, ...); with a timeout, timeout_error
+  // once it has passed.
+  static tcp_stream connect(std::string_view addr);
+  static tcp_stream connect(std::string_view addr, std::chrono::nanoseconds timeout);
+
+  // Reads at least one byte (parking until some arrive), or returns 0 at
+  // EOF (the peer shut down its side). n == 0 returns 0 at once.
+  std::size_t read(char* buf, std::size_t n);
+  std::size_t read(std::span<std::byte> buf);
+  // Writes all of data, or throws (EPIPE, ECONNRESET, timeout_error; then
+  // part of it may have been sent).
+  void write(std::string_view data);
+  void write(std::span<const std::byte> data);
+
+  // Half-close: the peer reads EOF; reading goes on.
+  void shutdown_write();
+  // Closes the stream: wakes every fiber or thread parked on it with an
+  // error. Idempotent; the destructor calls it.
+  void close() noexcept;
+  // Open: connected and not closed.
+  bool is_open() const noexcept;
+  explicit operator bool() const noexcept { return is_open(); }
+
+  void set_deadline(clock::time_point t);  // both directions
+  void set_read_deadline(clock::time_point t);
+  void set_write_deadline(clock::time_point t);
+
+  // TCP_NODELAY (on by default, as in Go).
+  void set_nodelay(bool on);
+  // "ip:port" of either end ("[::1]:port" for IPv6).
+  std::string local_address() const;
+  std::string remote_address() const;
+  std::uint16_t local_port() const;
+  // The kernel fd, for getsockopt and the like (owned by the stream).
+  int native_handle() const noexcept;
+
+ private:
+  friend struct detail::access;
+  explicit tcp_stream(detail::socket_state* s) noexcept : s_(s) {}
+  detail::socket_state* s_ = nullptr;
+};
+
+class tcp_listener {
+ public:
+  tcp_listener() noexcept = default;
+  ~tcp_listener();
+  tcp_listener(tcp_listener&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  tcp_listener& operator=(tcp_listener&& o) noexcept;
+  tcp_listener(const tcp_listener&) = delete;
+  tcp_listener& operator=(const tcp_listener&) = delete;
+
+  // bind + listen (SO_REUSEADDR; backlog 0: the system's maximum,
+  // somaxconn). Throws std::system_error (EADDRINUSE, ...).
+  static tcp_listener bind(std::string_view addr, int backlog = 0);
+  std::uint16_t local_port() const;
+  std::string local_address() const;
+
+  // Parks until a connection arrives. Out of fds (EMFILE/ENFILE) throws
+  // std::system_error naming it; the listener stays usable, and the
+  // connection waiting in the backlog is accepted by a later call once fds
+  // are free.
+  tcp_stream accept();
+  // Wakes every fiber or thread parked in accept() with an error.
+  void close() noexcept;
+  bool is_open() const noexcept;
+  explicit operator bool() const noexcept { return is_open(); }
+  // A deadline for accept (Go's SetDeadline on a TCPListener).
+  void set_deadline(clock::time_point t);
+  int native_handle() const noexcept;
+
+ private:
+  detail::socket_state* s_ = nullptr;
+};
+
+class udp_socket {
+ public:
+  udp_socket() noexcept = default;
+  ~udp_socket();
+  udp_socket(udp_socket&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  udp_socket& operator=(udp_socket&& o) noexcept;
+  udp_socket(const udp_socket&) = delete;
+  udp_socket& operator=(const udp_socket&) = delete;
+
+  static udp_socket bind(std::string_view addr);
+  std::uint16_t local_port() const;
+  std::string local_address() const;
+
+  // Sends one datagram to addr (a numeric "ip:port" or a name).
+  void send_to(std::span<const std::byte> data, std::string_view addr);
+  void send_to(std::string_view data, std::string_view addr);
+  // Parks until a datagram arrives; returns its size (truncated to
+  // buf.size()), and its sender's "ip:port" in *from if given.
+  std::size_t recv_from(std::span<std::byte> buf, std::string* from = nullptr);
+  std::size_t recv_from(char* buf, std::size_t n, std::string* from = nullptr);
+
+  void close() noexcept;
+  bool is_open() const noexcept;
+  void set_deadline(clock::time_point t);
+  void set_read_deadline(clock::time_point t);
+  void set_write_deadline(clock::time_point t);
+  int native_handle() const noexcept;
+
+ private:
+  detail::socket_state* s_ = nullptr;
+};
+
+// Waits until a pollable fd of the caller's own (a pipe, eventfd, timerfd,
+// a socket weft does not own) is readable or writable, parking the fiber
+// (or blocking the thread). The fd must be non-blocking; weft does not
+// close it. For fds used this way repeatedly, an fd_watch keeps the
+// poller registration.
+class fd_watch {
+ public:
+  fd_watch() noexcept = default;
+  explicit fd_watch(int fd);  // registers fd (it stays the caller's)
+  ~fd_watch();                // unregisters; never closes fd
+  fd_watch(fd_watch&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  fd_watch& operator=(fd_watch&& o) noexcept;
+  fd_watch(const fd_watch&) = delete;
+  fd_watch& operator=(const fd_watch&) = delete;
+
+  // Return once the fd may be readable (writable): readiness is edge-based,
+  // so the caller tries its call, and waits again on EAGAIN. Throws
+  // timeout_error at the deadline, and system_error(EBADF) after cancel().
+  void wait_readable(clock::time_point deadline = {});
+  void wait_writable(clock::time_point deadline = {});
+  // Wakes every waiter with an error; later waits fail at once.
+  void cancel() noexcept;
+  int fd() const noexcept;
+
+ private:
+  detail::socket_state* s_ = nullptr;
+};
+
+}  // namespace weft::io

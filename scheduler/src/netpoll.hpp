@@ -1,0 +1,47 @@
+// The runtime's half of the netpoller: the epoll set, its wake-up eventfd
+// and the flags the idle protocol uses to pick one blocking poller. The
+// descriptors and the wait protocol are in netpoll.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace weft::detail {
+
+struct runtime;
+
+struct netpoller {
+  int epfd = -1;
+  int evfd = -1;      // level-triggered in epfd; only a blocking poll reads it
+  std::uint32_t generation = 0;  // this runtime's epoll; descriptors record it
+  // Fibers parked in poll_wait now. Read by the idle protocol (block in
+  // epoll_wait rather than on the futex) and by the deadlock detector (a
+  // fiber waiting on the outside world is not asleep). seq_cst RMWs: the
+  // detector's all-idle check pairs with them (runtime.cpp).
+  std::atomic<std::int64_t> waiters{0};
+  // Taken (exchange) by whoever calls epoll_wait, blocking or not, so that
+  // one thread at a time polls.
+  std::atomic<bool> busy{false};
+  // The deadline of the blocked poll (INT64_MAX: none), kNotBlocked when
+  // nobody blocks. A timer inserted earlier interrupts it (park_until).
+  static constexpr std::int64_t kNotBlocked = INT64_MIN;
+  std::atomic<std::int64_t> blocked_until{kNotBlocked};
+  // Set by interrupt() when it writes evfd, cleared by the blocking poll
+  // after it drained evfd: de-duplicates writes (note 6 in netpoll.cpp).
+  std::atomic<bool> wake_sig{false};
+  std::atomic<std::int64_t> last_poll{0};  // steady ns of the last poll; relaxed hint
+
+  void start();
+  void stop() noexcept;
+  // Makes a blocked (or about to block) epoll_wait return. Never lost.
+  void interrupt() noexcept;
+  // Polls once. timeout_ns: 0 does not block; INT64_MAX blocks until an
+  // event or interrupt(); else the absolute steady deadline. Readies the
+  // fibers whose fds fired. Only one caller at a time (busy).
+  // Returns how many waiters were woken.
+  int poll(std::int64_t deadline_ns) noexcept;
+  // A non-blocking poll if nobody else is polling; whether it woke anyone.
+  bool poll_now() noexcept;
+};
+
+}  // namespace weft::detail

@@ -121,7 +121,8 @@ bool on_path(const std::string& program) {
 const std::string kSmallerN =
     "1:1 rows run some scenarios at a smaller n than the fiber models (see results.md)\n";
 
-bool plotted(const row& r) { return r.status == row_status::ok && !r.runs.empty(); }
+// Network rows have no time per operation; the tables show them.
+bool plotted(const row& r) { return r.status == row_status::ok && !r.runs.empty() && !r.network; }
 
 // The models that have at least one plotted row among `rows`, in `models`
 // order.

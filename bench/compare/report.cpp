@@ -74,6 +74,91 @@ std::string sweep_table(const std::vector<row>& rows) {
   return md.str();
 }
 
+// Microseconds as "870 us" or "1.23 ms".
+std::string latency(double us) {
+  return us >= 1000 ? fmt(us >= 100'000 ? "%.0f ms" : us >= 10'000 ? "%.1f ms" : "%.2f ms", us / 1000)
+                    : fmt(us >= 100 ? "%.0f us" : "%.1f us", us);
+}
+
+// 123456.7 -> "123k", 1234.5 -> "1.23k".
+std::string rate(double v) {
+  if (v >= 1e6) return fmt("%.2fM", v / 1e6);
+  if (v >= 1e5) return fmt("%.0fk", v / 1e3);
+  if (v >= 1e4) return fmt("%.1fk", v / 1e3);
+  if (v >= 1e3) return fmt("%.2fk", v / 1e3);
+  return fmt("%.0f", v);
+}
+
+// The network rows (net_scenarios.cpp): one line per (scenario, model),
+// then the same figures with the models as columns.
+std::string network_tables(const run_info& mi, const std::vector<row>& rows) {
+  std::vector<const row*> net;
+  for (const auto& r : rows)
+    if (r.network) net.push_back(&r);
+  if (net.empty()) return "";
+  std::ostringstream md;
+  md << "\n## Network: servers on 127.0.0.1 under load\n\n"
+     << "Client and server share the machine's " << mi.nproc << " cores; servers run with "
+     << mi.workers << " workers (weft N:1: one; 1:1 threads: one thread per connection); wrk -t1. "
+     << "http-*: `wrk -t1 -c<conns> -d" << mi.net_seconds << "s --latency` against a minimal "
+     << "HTTP/1.1 keep-alive responder; echo: echo-client, 64-byte round trips for " << mi.net_seconds
+     << " s; idle-conns: echo-client --idle holds the connections open after one round trip, and "
+     << "the server's RSS per connection is (VmRSS while held - VmRSS before) / connections. "
+     << "Median of " << mi.net_runs << (mi.net_runs == 1 ? " run" : " runs") << " (min-max of the rate); p50/p99 from the load generator, "
+     << "medians over the runs; peak RSS: the server's VmHWM before it was stopped.\n"
+     << "- load generators: wrk " << mi.wrk << "; echo-client " << mi.echo_client
+     << "; tokio-bench " << mi.tokio_bench << "\n\n"
+     << "| scenario | model | conns | req/s or round trips/s | min | max | p50 | p99 "
+        "| server peak RSS (MiB) | RSS per idle conn (bytes) | RSS with conns (MiB) | result |\n"
+     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const row* r : net) {
+    md << "| " << r->scenario << " | " << r->model << " | " << r->n << " | ";
+    if (r->has_numbers() && r->bytes_per_conn) {
+      md << "- | - | - | - | - | " << fmt("%.1f", r->rss_mib) << " | " << fmt("%.0f", *r->bytes_per_conn)
+         << " | " << fmt("%.1f", r->idle_rss_mib) << " | ";
+    } else if (r->has_numbers()) {
+      md << rate(r->rate) << " | " << rate(r->min_rate) << " | " << rate(r->max_rate) << " | "
+         << latency(r->p50_us) << " | " << latency(r->p99_us) << " | " << fmt("%.1f", r->rss_mib) << " | - | - | ";
+    } else {
+      md << "- | - | - | - | - | - | - | - | ";
+    }
+    md << r->note << " |\n";
+  }
+
+  // The same, one line per scenario.
+  std::vector<std::string> models, scenarios;
+  for (const row* r : net) {
+    if (std::find(models.begin(), models.end(), r->model) == models.end()) models.push_back(r->model);
+    if (std::find(scenarios.begin(), scenarios.end(), r->scenario) == scenarios.end())
+      scenarios.push_back(r->scenario);
+  }
+  md << "\nBy model: req/s (round trips/s) / p99 / server peak MiB; idle-conns: bytes per connection / "
+        "MiB with the connections held.\n\n| scenario |";
+  for (const auto& m : models) md << " " << m << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < models.size(); ++i) md << "---:|";
+  md << "\n";
+  for (const auto& sc : scenarios) {
+    md << "| " << sc << " |";
+    for (const auto& m : models) {
+      const auto it = std::find_if(net.begin(), net.end(), [&](const row* r) { return r->scenario == sc && r->model == m; });
+      if (it == net.end()) {
+        md << " - |";
+      } else if ((*it)->has_numbers() && (*it)->bytes_per_conn) {
+        md << " " << fmt("%.0f", *(*it)->bytes_per_conn) << " B / " << fmt("%.1f", (*it)->idle_rss_mib) << " |";
+      } else if ((*it)->has_numbers()) {
+        md << " " << rate((*it)->rate) << " / " << latency((*it)->p99_us) << " / " << fmt("%.1f", (*it)->rss_mib) << " |";
+      } else if ((*it)->status == row_status::not_applicable) {
+        md << " " << (*it)->note.substr(0, (*it)->note.find(" (")) << " |";
+      } else {
+        md << " failed |";
+      }
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
 }  // namespace
 
 std::string markdown(const run_info& mi, const std::vector<row>& rows) {
@@ -88,10 +173,13 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
      << "; go-bench " << mi.go_bench << "\n"
      << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
      << " MiB\n\n";
-  md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
-        "| bytes/task | result |\n"
-     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  const bool plain = std::any_of(rows.begin(), rows.end(), [](const row& r) { return !r.network; });
+  if (plain)
+    md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
+          "| bytes/task | result |\n"
+       << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : rows) {
+    if (r.network) continue;  // their own table, below
     md << "| " << r.scenario << " | " << r.model << " | " << r.n << " | ";
     if (r.has_numbers()) {
       md << ms(r.median_ns) << " | " << ms(r.min_ns) << " | " << ms(r.max_ns) << " | "
@@ -103,6 +191,7 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
     md << r.note << " |\n";
   }
   md << sweep_table(rows);
+  if (!plain) return md.str() + network_tables(mi, rows);
 
   // Ratios: weft M:N against the references, per scenario, when both are ok;
   // and 1:1 threads over weft::chan against 1:1 threads over mutex+condvar.
@@ -120,7 +209,7 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
   };
   std::vector<std::string> seen;
   for (const auto& r : rows) {
-    if (std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
+    if (r.network || std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
     seen.push_back(r.scenario);
     const row* mn = find(r.scenario, "weft M:N");
     auto ratio = [&](const row* ref, bool time) -> std::string {
@@ -136,6 +225,7 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
     md << "| " << r.scenario << " | " << ratio(go, true) << " | " << ratio(go, false) << " | "
        << ratio(bfb, true) << " | " << ratio(bfb, false) << " | " << chan_vs_condvar << " |\n";
   }
+  md << network_tables(mi, rows);
   return md.str();
 }
 
@@ -181,7 +271,14 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
        << ", \"expected\": " << r.expected
        << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
        << ", \"note\": " << json_string(r.note);
-    if (r.has_numbers()) {
+    if (r.has_numbers() && r.network) {
+      js << ", \"network\": true, \"rate\": " << json_number(r.rate)
+         << ", \"min_rate\": " << json_number(r.min_rate) << ", \"max_rate\": " << json_number(r.max_rate)
+         << ", \"p50_us\": " << json_number(r.p50_us) << ", \"p99_us\": " << json_number(r.p99_us)
+         << ", \"errors\": " << r.errors << ", \"peak_rss_mib\": " << json_number(r.rss_mib)
+         << ", \"bytes_per_conn\": " << (r.bytes_per_conn ? json_number(*r.bytes_per_conn) : "null")
+         << ", \"idle_rss_mib\": " << (r.bytes_per_conn ? json_number(r.idle_rss_mib) : "null");
+    } else if (r.has_numbers()) {
       js << ", \"median_ns\": " << json_number(r.median_ns)
          << ", \"min_ns\": " << json_number(r.min_ns) << ", \"max_ns\": " << json_number(r.max_ns)
          << ", \"ns_per_op\": " << json_number(r.ns_per_op)
@@ -191,6 +288,17 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
     js << ", \"runs\": [";
     for (std::size_t k = 0; k < r.runs.size(); ++k) {
       const run_record& run = r.runs[k];
+      if (run.net) {
+        const net_record& n = *run.net;
+        js << (k ? ", " : "") << "{\"rate\": " << json_number(n.rate) << ", \"p50_us\": " << json_number(n.p50_us)
+           << ", \"p99_us\": " << json_number(n.p99_us) << ", \"errors\": " << n.errors
+           << ", \"server_peak_kib\": " << n.server_peak_kib;
+        if (n.conns > 0)
+          js << ", \"conns\": " << n.conns << ", \"rss_before_kib\": " << n.rss_before_kib
+             << ", \"rss_with_kib\": " << n.rss_with_kib;
+        js << "}";
+        continue;
+      }
       js << (k ? ", " : "") << "{\"elapsed_ns\": " << run.elapsed_ns << ", \"ops\": " << run.ops
          << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib;
       if (run.bytes_per_task) js << ", \"bytes_per_task\": " << *run.bytes_per_task;

@@ -9,6 +9,18 @@
 
 namespace weft_compare {
 
+// What one run of a network cell measured (net_scenarios.cpp): the load
+// generator's figures and the server's memory, read from /proc.
+struct net_record {
+  double rate = 0;                  // requests (http) or round trips (echo) per second
+  double p50_us = 0, p99_us = 0;    // latency percentiles of the load generator
+  long errors = 0;                  // socket errors, non-2xx answers, client errors
+  long server_peak_kib = 0;         // VmHWM of the server just before it was stopped
+  long conns = 0;                   // idle-conns: connections the client established
+  long rss_before_kib = 0;          // idle-conns: VmRSS before any client connected
+  long rss_with_kib = 0;            // idle-conns: VmRSS while the connections were held
+};
+
 // One run of a benchmark program, parsed from its `weft-bench:` line.
 struct run_record {
   long elapsed_ns = 0;
@@ -17,6 +29,7 @@ struct run_record {
   long max_rss_kib = 0;
   std::optional<long> bytes_per_task;
   std::string variant;  // optional `variant=` of the benchmark line
+  std::optional<net_record> net;  // a network cell's run (then the fields above are 0)
 };
 
 enum class row_status { ok, wrong_result, failed, not_applicable };
@@ -33,6 +46,14 @@ struct row {
   // Summary, valid when !runs.empty() and status is ok or wrong_result:
   double median_ns = 0, min_ns = 0, max_ns = 0, ns_per_op = 0, rss_mib = 0;
   std::optional<double> bytes_per_task;
+  // A network row (net_scenarios.cpp): `n` is the number of connections,
+  // the time fields above stay 0 and these hold the summary instead.
+  bool network = false;
+  double rate = 0, min_rate = 0, max_rate = 0;  // median, min, max over runs (0 for idle-conns)
+  double p50_us = 0, p99_us = 0;                // medians over runs
+  long errors = 0;                              // the most any run saw
+  std::optional<double> bytes_per_conn;         // idle-conns: median (VmRSS with - before) / conns
+  double idle_rss_mib = 0;                      // idle-conns: median VmRSS while the conns were held
 
   bool has_numbers() const {
     return !runs.empty() && (status == row_status::ok || status == row_status::wrong_result);
@@ -48,7 +69,28 @@ struct run_info {
   double wall_s = 0;         // the whole run, start-up of every child included
   int workers = 0, runs = 0, timeout_s = 0;
   std::string weft_bench, boost_fiber_bench, go_bench;  // the programs run
+  std::string tokio_bench, echo_client, wrk;             // network scenarios only
+  bool network = false;   // network rows present: the report adds their notes
+  int net_runs = 0;       // runs per network cell
+  int net_seconds = 0;    // load duration of each network run
 };
+
+// net_scenarios.cpp: the network scenarios (http-100, http-1k, http-10k,
+// echo, idle-conns). Each cell starts a server (weft-bench serve, go-bench
+// serve-raw|serve-nethttp, tokio-bench), points a load generator (wrk,
+// echo-client) at it and reads the server's memory from /proc.
+struct net_options {
+  std::string weft_bench, go_bench, tokio_bench, echo_client, wrk;
+  int workers = 2;
+  int runs = 5;      // --runs; --quick takes at most 3 of them
+  int mode = 0;      // 0 quick, 1 normal, 2 full
+  std::vector<std::string> scenarios;  // empty: all
+};
+// The names --scenarios accepts for network scenarios ("net" selects them all).
+bool is_net_scenario(const std::string& name);
+std::string net_scenario_list();  // for the usage text
+// Runs the selected network scenarios; fills info's network fields.
+std::vector<row> run_net_scenarios(const net_options& o, run_info& info);
 
 // report.cpp: results.md (the tables, also printed) and results.json.
 std::string markdown(const run_info& info, const std::vector<row>& rows);

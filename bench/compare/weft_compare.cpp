@@ -52,6 +52,11 @@
 // 9. The scaling sweep is a group of scenarios sharing a `sweep` name
 //    (scale-100 ... scale-1M, all `weft-bench scale`): the table lists them
 //    like the rest, a second table and scaling.png show them against n.
+// 10. The network scenarios (http-100, http-1k, http-10k, echo, idle-conns)
+//    run servers under a load generator instead of one-shot programs, with
+//    their own models (Go raw and net/http, Tokio) and figures (requests/s,
+//    p50, p99, server RSS): net_scenarios.cpp. They run after the others
+//    and have their own table.
 
 #include <fcntl.h>
 #include <poll.h>
@@ -177,6 +182,7 @@ constexpr scenario_spec kScenarios[] = {
 
 struct options {
   std::string weft_bench, boost_fiber_bench, go_bench;  // empty: search
+  std::string tokio_bench, echo_client, wrk;            // network scenarios; empty: search
   int workers = 2;
   int runs = 5;
   int timeout_s = 120;
@@ -188,7 +194,8 @@ struct options {
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: weft-compare [--weft-bench=PATH] [--boost-fiber-bench=PATH]\n"
-               "                    [--go-bench=PATH] [--workers=W] [--runs=R]\n"
+               "                    [--go-bench=PATH] [--tokio-bench=PATH] [--echo-client=PATH]\n"
+               "                    [--wrk=PATH] [--workers=W] [--runs=R]\n"
                "                    [--scenarios=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
                "                    [--quick | --normal | --full]\n"
                "Runs each (scenario, model) R times (default 5) as separate processes\n"
@@ -201,8 +208,13 @@ struct options {
                "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked\n"
                "spsc mpmc select2 select2b mutex sieve workerpool cpusplit latency\n"
                "fileio scale-100 scale-1k scale-10k scale-100k scale-1M (not in --quick);\n"
-               "--scenarios=scale selects the whole sweep.\n"
-               "Exit status 1 if any cell failed or gave a wrong result.\n");
+               "--scenarios=scale selects the whole sweep. Network scenarios (servers on\n"
+               "127.0.0.1 under wrk or echo-client; --scenarios=net selects them all, http\n"
+               "the three http-*): %s; at most 3 runs\n"
+               "of 2 s in --quick. tokio-bench and echo-client are looked for in ../tokio/\n"
+               "and ../, wrk on PATH.\n"
+               "Exit status 1 if any cell failed or gave a wrong result.\n",
+               weft_compare::net_scenario_list().c_str());
   std::exit(code);
 }
 
@@ -238,6 +250,7 @@ options parse_options(int argc, char** argv) {
   };
   // Flags that take a value accept both --flag=value and --flag value.
   constexpr std::string_view kValued[] = {"--weft-bench", "--boost-fiber-bench", "--go-bench",
+                                          "--tokio-bench", "--echo-client",      "--wrk",
                                           "--workers",    "--runs",              "--timeout",
                                           "--out",        "--scenarios"};
   for (int i = 1; i < argc; ++i) {
@@ -263,6 +276,12 @@ options parse_options(int argc, char** argv) {
       o.boost_fiber_bench = value;
     } else if (key == "--go-bench") {
       o.go_bench = value;
+    } else if (key == "--tokio-bench") {
+      o.tokio_bench = value;
+    } else if (key == "--echo-client") {
+      o.echo_client = value;
+    } else if (key == "--wrk") {
+      o.wrk = value;
     } else if (key == "--workers") {
       o.workers = positive(key, value);
     } else if (key == "--runs") {
@@ -281,7 +300,7 @@ options parse_options(int argc, char** argv) {
   for (const auto& s : o.scenarios) {
     if (std::none_of(std::begin(kScenarios), std::end(kScenarios), [&](const scenario_spec& k) {
           return s == k.name || s == k.sweep;
-        })) {
+        }) && !weft_compare::is_net_scenario(s)) {
       std::fprintf(stderr, "weft-compare: unknown scenario '%s'\n", s.c_str());
       usage(2);
     }
@@ -581,7 +600,7 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
     error = "malformed weft-bench line";
     return std::nullopt;
   }
-  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), ""};
+  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", std::nullopt};
   if (const auto it = f->find("variant"); it != f->end()) r.variant = it->second;
   return r;
 }
@@ -810,8 +829,9 @@ int main(int argc, char** argv) {
   }
 
   static constexpr const char* kModeNames[] = {"quick", "normal", "full"};
-  std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d, --%s\n", pairs.size(),
-               o.runs, o.workers, kModeNames[mode]);
+  if (!pairs.empty())
+    std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d, --%s\n", pairs.size(),
+                 o.runs, o.workers, kModeNames[mode]);
   const auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
   for (std::size_t i = 0; i < pairs.size();) {
@@ -830,6 +850,19 @@ int main(int argc, char** argv) {
     run_scenario(cells, o, progress);
     for (cell& c : cells) rows.push_back(std::move(c.r));
   }
+  // Note 10: the network scenarios, after the rest.
+  weft_compare::net_options no;
+  no.weft_bench = b.weft;
+  no.go_bench = b.go;
+  no.tokio_bench = locate(o.tokio_bench, {here / ".." / "tokio" / "tokio-bench", here / "tokio-bench"});
+  no.echo_client = locate(o.echo_client, {here / ".." / "echo-client", here / "echo-client"});
+  no.wrk = o.wrk;
+  no.workers = o.workers;
+  no.runs = o.runs;
+  no.mode = mode;
+  no.scenarios = o.scenarios;
+  for (row& r : weft_compare::run_net_scenarios(no, mi)) rows.push_back(std::move(r));
+
   mi.mode = kModeNames[mode];
   mi.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 

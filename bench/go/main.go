@@ -361,6 +361,9 @@ func isPowerOf10(n int64) bool {
 }
 
 func main() {
+	if len(os.Args) >= 2 && isServeMode(os.Args[1]) {
+		os.Exit(serveMain(os.Args[1], os.Args[2:])) // the network servers, net.go
+	}
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		usage()
 	}

@@ -1,9 +1,11 @@
 // The network servers of go-bench, Go's side of weft-compare's network
-// scenarios. Every server model (weft's, Tokio's, these) follows one contract:
+// scenarios:
 //
 //	go-bench serve-raw http     --port=P --workers=N
 //	go-bench serve-raw echo     --port=P --workers=N
 //	go-bench serve-nethttp http --port=P --workers=N
+//
+// Every server model (weft's, Tokio's, these) follows one contract:
 //
 //  1. Bind 127.0.0.1:P (P = 0 picks a free port) with the system's maximum
 //     backlog, after raising RLIMIT_NOFILE to its hard limit.

@@ -101,7 +101,7 @@ std::string network_tables(const run_info& mi, const std::vector<row>& rows) {
      << "Client and server share the machine's " << mi.nproc << " cores; servers run with "
      << mi.workers << " workers (weft N:1: one; 1:1 threads: one thread per connection); wrk -t1. "
      << "http-*: `wrk -t1 -c<conns> -d" << mi.net_seconds << "s --latency` against a minimal "
-     << "HTTP/1.1 keep-alive responder; echo: echo-client, 64-byte round trips for " << mi.net_seconds
+     << "HTTP/1.1 keep-alive responder (http-10k: at least 5 s); echo: echo-client, 64-byte round trips for " << mi.net_seconds
      << " s; idle-conns: echo-client --idle holds the connections open after one round trip, and "
      << "the server's RSS per connection is (VmRSS while held - VmRSS before) / connections. "
      << "Median of " << mi.net_runs << (mi.net_runs == 1 ? " run" : " runs") << " (min-max of the rate); p50/p99 from the load generator, "

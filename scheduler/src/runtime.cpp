@@ -315,12 +315,20 @@ bool runtime::wake_one() noexcept {
   worker* w = nullptr;
   {
     std::lock_guard lk(idle_mu);
-    if (sleepers.empty()) return false;
-    // The newest futex sleeper; the poller only if it is the last one
-    // (step 5: it keeps polling while others can take the work).
-    std::size_t i = sleepers.size() - 1;
-    while (i > 0 && sleepers[i]->polling.load(std::memory_order_relaxed)) i--;
-    if (sleepers[i]->polling.load(std::memory_order_relaxed)) i = sleepers.size() - 1;
+    // The newest futex sleeper; the poller only if no other sleeps (step
+    // 5: it keeps polling while others can take the work). Never the
+    // caller: a poller readying fibers is still in `sleepers`, and the work
+    // it made is its own to run.
+    worker* self = this_worker();
+    std::size_t i = sleepers.size();
+    std::size_t poller = sleepers.size();
+    while (i-- > 0) {
+      if (sleepers[i] == self) continue;
+      if (!sleepers[i]->polling.load(std::memory_order_relaxed)) break;
+      poller = i;
+    }
+    if (i == static_cast<std::size_t>(-1)) i = poller;
+    if (i == sleepers.size()) return false;
     w = sleepers[i];
     sleepers.erase(sleepers.begin() + static_cast<std::ptrdiff_t>(i));
     num_idle.fetch_sub(1, std::memory_order_seq_cst);

@@ -26,6 +26,10 @@ void throw_closed(const char* op) {
                           std::string("weft::io: ") + op + ": use of a closed socket");
 }
 
+void throw_timeout(const char* op) {
+  throw timeout_error((std::string("weft::io: ") + op + ": i/o timeout (deadline exceeded)").c_str());
+}
+
 socket_state* socket_state::adopt(int fd, bool owns) {
   auto* s = new socket_state;
   s->fd = fd;
@@ -62,7 +66,7 @@ void socket_state::wait(wd::poll_mode mode, const char* op) {
     case wd::poll_status::closing:
       throw_closed(op);
     case wd::poll_status::timed_out:
-      throw timeout_error((std::string("weft::io: ") + op + ": deadline exceeded (i/o timeout)").c_str());
+      throw_timeout(op);
   }
 }
 
@@ -115,6 +119,7 @@ void watch_wait(detail::socket_state* s, detail::wd::poll_mode mode, clock::time
   weft::mutex& mu = mode == detail::wd::poll_mode::read ? s->read_mu : s->write_mu;
   std::lock_guard lk(mu);
   s->set_deadline(mode, deadline);
+  s->check_deadline(mode, op);
   s->wait(mode, op);
 }
 }  // namespace

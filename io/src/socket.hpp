@@ -37,6 +37,8 @@ namespace weft::io::detail {
 
 namespace wd = weft::detail;
 
+[[noreturn]] void throw_timeout(const char* op);
+
 struct socket_state {
   static constexpr std::uint32_t kClosed = 1u << 31;
 
@@ -69,6 +71,11 @@ struct socket_state {
   // (EBADF) or deadline (timeout_error).
   void wait(wd::poll_mode mode, const char* op);
   void set_deadline(wd::poll_mode mode, clock::time_point t) noexcept;
+  // Throws timeout_error if the direction's deadline has passed (before
+  // any syscall: a past deadline fails a call even when data is there).
+  void check_deadline(wd::poll_mode mode, const char* op) const {
+    if (wd::poll_deadline_passed(pd, mode)) throw_timeout(op);
+  }
 
  private:
   void release_fd() noexcept;

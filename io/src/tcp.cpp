@@ -119,6 +119,7 @@ std::size_t tcp_stream::read(char* buf, std::size_t n) {
   call c(s_, "read");
   if (n == 0) return 0;
   std::lock_guard lk(s_->read_mu);
+  s_->check_deadline(wd::poll_mode::read, "read");
   for (;;) {
     const ssize_t r = ::recv(s_->fd, buf, n, 0);
     if (r >= 0) {
@@ -138,6 +139,7 @@ std::size_t tcp_stream::read(std::span<std::byte> buf) {
 void tcp_stream::write(std::string_view data) {
   call c(s_, "write");
   std::lock_guard lk(s_->write_mu);
+  s_->check_deadline(wd::poll_mode::write, "write");
   const char* p = data.data();
   std::size_t left = data.size();
   bool waited = false;
@@ -270,6 +272,7 @@ std::string tcp_listener::local_address() const {
 tcp_stream tcp_listener::accept() {
   call c(s_, "accept");
   std::lock_guard lk(s_->read_mu);
+  s_->check_deadline(wd::poll_mode::read, "accept");
   for (;;) {
     const int fd = ::accept4(s_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {

@@ -94,6 +94,7 @@ void udp_socket::send_to(std::span<const std::byte> data, std::string_view addr)
   }
   if (to == nullptr) throw_errno(EAFNOSUPPORT, "send_to");
   std::lock_guard lk(s_->write_mu);
+  s_->check_deadline(wd::poll_mode::write, "send_to");
   for (;;) {
     const ssize_t r = ::sendto(s_->fd, data.data(), data.size(), MSG_NOSIGNAL, to->get(), to->len);
     if (r >= 0) {
@@ -113,6 +114,7 @@ void udp_socket::send_to(std::string_view data, std::string_view addr) {
 std::size_t udp_socket::recv_from(std::span<std::byte> buf, std::string* from) {
   call c(s_, "recv_from");
   std::lock_guard lk(s_->read_mu);
+  s_->check_deadline(wd::poll_mode::read, "recv_from");
   for (;;) {
     detail::sock_addr a;
     a.len = sizeof a.storage;

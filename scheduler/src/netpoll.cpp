@@ -84,7 +84,16 @@ struct poll_dir {
   pthread_t thread{};       // a blocked plain thread, if has_thread
   bool has_thread = false;
   bool ready = false;       // an edge nobody has consumed yet
-  std::int64_t deadline = 0;
+  // Written under mu; read under mu, or lock-free (relaxed: a hint that is
+  // re-read under mu before anyone parks) by poll_deadline_passed.
+  std::atomic<std::int64_t> deadline{0};
+
+  void reset() noexcept {
+    fiber = nullptr;
+    has_thread = false;
+    ready = false;
+    deadline.store(0, std::memory_order_relaxed);
+  }
 };
 
 struct poll_desc {
@@ -214,7 +223,7 @@ poll_status thread_wait(poll_desc* d, poll_dir& dir, poll_mode mode) {
       dir.ready = false;
       return poll_status::ready;
     }
-    const std::int64_t dl = dir.deadline;
+    const std::int64_t dl = dir.deadline.load(std::memory_order_relaxed);
     if (deadline_passed(dl)) return poll_status::timed_out;
     dir.thread = self;
     dir.has_thread = true;
@@ -248,7 +257,7 @@ poll_desc* poll_open(int fd) {
     d->fd = fd;
     d->closing = false;
     d->epoll_gen = 0;
-    for (poll_dir& dir : d->dir) dir = poll_dir{};
+    for (poll_dir& dir : d->dir) dir.reset();
   }
   if (runtime* rt = the_runtime()) {
     std::lock_guard lk(d->mu);
@@ -284,8 +293,12 @@ void poll_free(poll_desc* d) noexcept {
 void poll_set_deadline(poll_desc* d, poll_mode mode, std::int64_t deadline_ns) noexcept {
   std::lock_guard lk(d->mu);
   poll_dir& dir = d->dir[static_cast<int>(mode)];
-  dir.deadline = deadline_ns;
+  dir.deadline.store(deadline_ns, std::memory_order_relaxed);
   wake_dir(dir, false);  // the waiter re-evaluates (note 5)
+}
+
+bool poll_deadline_passed(const poll_desc* d, poll_mode mode) noexcept {
+  return deadline_passed(d->dir[static_cast<int>(mode)].deadline.load(std::memory_order_relaxed));
 }
 
 void poll_evict(poll_desc* d) noexcept {
@@ -310,7 +323,7 @@ poll_status poll_wait(poll_desc* d, poll_mode mode) {
       dir.ready = false;
       return poll_status::ready;
     }
-    const std::int64_t dl = dir.deadline;
+    const std::int64_t dl = dir.deadline.load(std::memory_order_relaxed);
     if (deadline_passed(dl)) return poll_status::timed_out;
     dir.fiber = me;
     lk.unlock();

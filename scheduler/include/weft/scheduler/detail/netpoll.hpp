@@ -39,6 +39,11 @@ void poll_free(poll_desc* d) noexcept;
 // May return `ready` spuriously. From a fiber it throws fiber_cancelled at
 // shutdown, like every suspension point.
 poll_status poll_wait(poll_desc* d, poll_mode mode);
+// Whether the direction's deadline has passed: a call checks it before its
+// syscall, so that a deadline in the past fails it at once (Go's
+// prepareRead/prepareWrite). Lock-free; costs a clock read only while a
+// deadline is set.
+bool poll_deadline_passed(const poll_desc* d, poll_mode mode) noexcept;
 // The direction's deadline (steady_clock nanoseconds; 0: none). A waiter
 // parked on that direction re-evaluates at once.
 void poll_set_deadline(poll_desc* d, poll_mode mode, std::int64_t deadline_ns) noexcept;

@@ -669,10 +669,12 @@ TEST_P(io_fibers, deadline_read_timeout_go) {
           p.server.write("READ TIMEOUT TEST");
           sleep_for(10ms);  // the data is there before the first read
           p.client.set_read_deadline(clk::now() + tc.timeout);
+          std::string got;
           for (int i = 0; i < 2; i++) {
             char b[64];
             std::size_t n = 0;
             const io_result r = outcome([&] { n = p.client.read(b, sizeof b); });
+            got.append(b, n);
             if (i == 0 && tc.first_read_ok) {
               EXPECT_NO_ERROR(r);
               EXPECT_EQ(std::string(b, n), "READ TIMEOUT TEST");
@@ -684,8 +686,9 @@ TEST_P(io_fibers, deadline_read_timeout_go) {
           // Clearing the deadline undoes the expiry.
           p.client.set_read_deadline({});
           p.server.write("after");
-          std::string want = tc.first_read_ok ? "after" : "READ TIMEOUT TESTafter";
-          EXPECT_EQ(read_exact(p.client, want.size()), want);
+          const std::string want = "READ TIMEOUT TESTafter";
+          ASSERT_LE(got.size(), want.size());
+          EXPECT_EQ(got + read_exact(p.client, want.size() - got.size()), want);
         }
       },
       opts());
@@ -874,10 +877,11 @@ TEST_P(io_fibers, deadline_for_writes_on_a_full_buffer) {
         // A past write deadline fails at once though the buffer has room.
         auto q = connect_pair();
         q.client.set_write_deadline(clk::now() - 1s);
-        EXPECT_TIMEOUT(outcome([&] { q.client.write("x"); }));
+        const io_result past = outcome([&] { q.client.write("x"); });
+        EXPECT_TIMEOUT(past);
         q.client.set_write_deadline(clk::now() + 60s);
         q.client.write("y");
-        EXPECT_EQ(read_exact(q.server, 1), "y");
+        EXPECT_EQ(read_exact(q.server, past ? 1 : 2).back(), 'y');
       },
       opts());
 }
@@ -1254,10 +1258,16 @@ TEST_P(io_fibers, fd_exhaustion_is_an_error_the_server_survives) {
         auto l = tcp_listener::bind("127.0.0.1:0");
         const std::string addr = loopback(l.local_port());
         { auto warm = connect_pair(l); }  // the poller and its fds exist
+        // The limit bounds fd numbers, and new fds take the lowest free
+        // ones: put it where 64 numbers below it are free (fds open above
+        // it, say inherited ones, stay usable).
         const auto fds = open_fds();
-        const int highest = fds.empty() ? 2 : *std::max_element(fds.begin(), fds.end());
+        const std::set<int> used(fds.begin(), fds.end());
+        int limit = 0;
+        for (int free_below = 0; free_below < 64; limit++)
+          if (used.count(limit) == 0) free_below++;
         std::vector<tcp_stream> clients;
-        nofile_limit lim(static_cast<rlim_t>(highest + 1 + 64));
+        nofile_limit lim(static_cast<rlim_t>(limit));
         ASSERT_TRUE(lim.ok());
         bool client_emfile = false;
         for (int i = 0; i < 300 && !client_emfile; i++) {

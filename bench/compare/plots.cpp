@@ -299,7 +299,7 @@ bool write_plots(const std::string& dir, const std::vector<row>& rows,
     any = true;
   }
   if (!any) {
-    why = "nothing to plot (no cell passed its result check)";
+    why = "nothing to plot (no cell passed its result check; network rows are in the tables only)";
     return false;
   }
   {

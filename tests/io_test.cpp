@@ -1024,7 +1024,63 @@ TEST_P(io_fibers, io_is_not_starved_while_every_worker_runs_cpu_bound_fibers) {
       opts());
 }
 
-// ---- 8. many fibers accepting on one listener ----
+// A socket whose reads never hit EAGAIN (128 KiB already buffered, read a
+// byte at a time) must not keep its worker from the other fibers: the
+// reader stops at a flag that another fiber sets, long before the data
+// runs out. Counted, not timed.
+TEST_P(io_fibers, an_always_ready_socket_does_not_starve_its_workers_other_fibers) {
+  run(
+      [] {
+        constexpr std::size_t kBuffered = 128 << 10;
+        auto p = connect_pair();
+        p.client.write(std::string(kBuffered, 'r'));
+        p.client.shutdown_write();
+        sleep_for(10ms);  // all of it in the reader's kernel buffer
+        std::atomic<bool> started{false}, stop{false};
+        auto reader = spawn([&] {
+          std::size_t n = 0;
+          char b;
+          while (!stop.load() && p.server.read(&b, 1) == 1) {
+            n++;
+            started = true;
+          }
+          return n;
+        });
+        while (!started.load()) yield();  // on one worker: back only when the reader yields
+        auto stopper = spawn([&stop] { stop = true; });
+        stopper.join();
+        EXPECT_LT(reader.join(), kBuffered) << "the reader ran to EOF before the other fiber ever ran";
+      },
+      opts());
+}
+
+// ---- 8. many fibers on one listener or one direction ----
+
+// Concurrent writers of one stream queue: each write's bytes arrive
+// contiguous, never interleaved with another's.
+TEST_P(io_fibers, concurrent_writes_to_one_stream_are_never_interleaved) {
+  run(
+      [] {
+        constexpr int kWriters = 8;
+        constexpr std::size_t kBlock = 256 << 10;  // several kernel buffers' worth
+        auto p = connect_pair();
+        std::vector<task<void>> writers;
+        for (int w = 0; w < kWriters; w++)
+          writers.push_back(spawn([&p, w] { p.client.write(std::string(kBlock, static_cast<char>('A' + w))); }));
+        auto all = spawn([&p] { return read_exact(p.server, kWriters * kBlock); });
+        for (auto& t : writers) t.join();
+        const std::string got = all.join();
+        ASSERT_EQ(got.size(), kWriters * kBlock);
+        std::set<char> blocks;
+        for (std::size_t i = 0; i < got.size(); i += kBlock) {
+          EXPECT_EQ(got.find_first_not_of(got[i], i), i + kBlock < got.size() ? i + kBlock : std::string::npos)
+              << "block at " << i << " interleaved";
+          blocks.insert(got[i]);
+        }
+        EXPECT_EQ(blocks.size(), static_cast<std::size_t>(kWriters));
+      },
+      opts());
+}
 
 TEST_P(io_fibers, many_fibers_accepting_on_one_listener_accept_each_connection_once) {
   constexpr int kAcceptors = 16;

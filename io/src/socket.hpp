@@ -49,6 +49,13 @@ struct socket_state {
   std::atomic<bool> released{false};
   weft::mutex read_mu;
   weft::mutex write_mu;
+  // The last read returned less than it asked for, so the socket's buffer
+  // was empty then: the next read waits for an edge before its syscall
+  // (any byte that arrived since produced one), unless the fd has hung up
+  // (an EOF that came with the data brings no further edge: poll_hung_up).
+  // Saves the recv that fails with EAGAIN on every request/response turn.
+  // Guarded by read_mu.
+  bool read_drained = false;
 
   // Takes ownership of a non-blocking fd (closes it if registration fails).
   static socket_state* adopt(int fd, bool owns = true);

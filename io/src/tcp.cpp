@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <mutex>
+#include <utility>
 
 #include "socket.hpp"
 
@@ -120,15 +121,22 @@ std::size_t tcp_stream::read(char* buf, std::size_t n) {
   if (n == 0) return 0;
   std::lock_guard lk(s_->read_mu);
   s_->check_deadline(wd::poll_mode::read, "read");
+  bool waited = false;
+  if (std::exchange(s_->read_drained, false) && !wd::poll_hung_up(s_->pd)) {
+    s_->wait(wd::poll_mode::read, "read");  // returns at once if an edge came
+    waited = true;
+  }
   for (;;) {
     const ssize_t r = ::recv(s_->fd, buf, n, 0);
     if (r >= 0) {
-      detail::completed_without_wait();
+      s_->read_drained = r > 0 && static_cast<std::size_t>(r) < n;
+      if (!waited) detail::completed_without_wait();
       return static_cast<std::size_t>(r);
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw_errno(errno, "read");
     s_->wait(wd::poll_mode::read, "read");
+    waited = true;
   }
 }
 

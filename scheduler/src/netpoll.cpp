@@ -103,6 +103,10 @@ struct poll_desc {
   std::uint32_t seq = 0;     // generation: bumped when recycled; guarded by mu
   std::uint32_t epoll_gen = 0;  // netpoller generation it is registered with; guarded by mu
   bool closing = false;      // guarded by mu
+  // Set under mu by the poller on EPOLLRDHUP/HUP/ERR, never cleared until
+  // the descriptor is recycled; read lock-free (relaxed: a reader that
+  // misses it waits, and the poll_wait that follows sees `ready` under mu).
+  std::atomic<bool> hung_up{false};
   poll_dir dir[2];           // guarded by mu
   poll_desc* next_free = nullptr;  // guarded by the table's mu
 };
@@ -257,6 +261,7 @@ poll_desc* poll_open(int fd) {
     d->fd = fd;
     d->closing = false;
     d->epoll_gen = 0;
+    d->hung_up.store(false, std::memory_order_relaxed);
     for (poll_dir& dir : d->dir) dir.reset();
   }
   if (runtime* rt = the_runtime()) {
@@ -297,6 +302,8 @@ void poll_set_deadline(poll_desc* d, poll_mode mode, std::int64_t deadline_ns) n
   wake_dir(dir, false);  // the waiter re-evaluates (note 5)
 }
 
+bool poll_hung_up(const poll_desc* d) noexcept { return d->hung_up.load(std::memory_order_relaxed); }
+
 bool poll_deadline_passed(const poll_desc* d, poll_mode mode) noexcept {
   return deadline_passed(d->dir[static_cast<int>(mode)].deadline.load(std::memory_order_relaxed));
 }
@@ -314,8 +321,8 @@ poll_status poll_wait(poll_desc* d, poll_mode mode) {
   runtime* rt = w->rt;
   netpoller& np = rt->poll;
   parker* me = &current_parker();
-  const wait_reason why{mode == poll_mode::read ? "IO wait (read)" : "IO wait (write)", d};
   std::unique_lock lk(d->mu);
+  const wait_reason why{mode == poll_mode::read ? "IO wait (read)" : "IO wait (write)", d, d->fd};
   if (d->epoll_gen != np.generation && !d->closing) add_to_epoll(d, np);
   for (;;) {
     if (d->closing) return poll_status::closing;
@@ -419,6 +426,7 @@ int netpoller::poll(std::int64_t deadline_ns) noexcept {
     const std::uint32_t ev = evs[i].events;
     std::lock_guard lk(d->mu);
     if (d->seq != static_cast<std::uint32_t>(data)) continue;  // stale (note 1)
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hung_up.store(true, std::memory_order_relaxed);
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) woken += wake_dir(d->dir[0], true);
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) woken += wake_dir(d->dir[1], true);
   }

@@ -513,7 +513,10 @@ std::string runtime::describe_fibers() {
       os << "fiber " << f->id;
       if (f->is_main) os << " (main)";
       os << " [" << (f->state == fiber_state::parked && f->waiting.what ? f->waiting.what : state_name(f->state));
-      if (f->state == fiber_state::parked && f->waiting.object != nullptr) os << " " << f->waiting.object;
+      if (f->state == fiber_state::parked && f->waiting.fd >= 0)
+        os << " fd " << f->waiting.fd;
+      else if (f->state == fiber_state::parked && f->waiting.object != nullptr)
+        os << " " << f->waiting.object;
       os << "]: spawned at " << f->site.file_name() << ":" << f->site.line() << "\n";
       lines.emplace_back(f->id, os.str());
     }

@@ -44,6 +44,11 @@ poll_status poll_wait(poll_desc* d, poll_mode mode);
 // prepareRead/prepareWrite). Lock-free; costs a clock read only while a
 // deadline is set.
 bool poll_deadline_passed(const poll_desc* d, poll_mode mode) noexcept;
+// Whether a hang-up, half-close or error (EPOLLRDHUP/HUP/ERR) has been seen
+// on the fd. Sticky. A reader that drained the socket may skip its next
+// syscall and wait for an edge only while this is false: a peer's FIN that
+// arrived with the data it drained brings no further edge.
+bool poll_hung_up(const poll_desc* d) noexcept;
 // The direction's deadline (steady_clock nanoseconds; 0: none). A waiter
 // parked on that direction re-evaluates at once.
 void poll_set_deadline(poll_desc* d, poll_mode mode, std::int64_t deadline_ns) noexcept;

@@ -48,6 +48,7 @@ void set_plain_thread_idle(bool idle) noexcept;
 struct wait_reason {
   const char* what = "park";      // e.g. "chan receive", "select", "sleep"
   const void* object = nullptr;   // e.g. the channel
+  int fd = -1;                    // for I/O waits, the file descriptor
 };
 
 // Parks the caller until unparked (or spuriously). See the notes above.

@@ -39,6 +39,7 @@ namespace {
 
 constexpr int lines_per_client = 20;  // L
 constexpr std::size_t out_buffer = 256;
+constexpr auto give_up_after = std::chrono::seconds(5);  // a test client's whole conversation
 
 struct event {
   enum kind_t { join, line, leave } kind = line;
@@ -147,6 +148,9 @@ std::string client(const example::model& m, const std::string& addr, int c, int 
                    const weft::chan<int>& go) {
   try {
     auto s = weft::io::tcp_stream::connect(addr);
+    // A bound on the whole conversation: a line that never comes is an
+    // error (timeout_error), not a hang.
+    s.set_deadline(weft::io::clock::now() + give_up_after);
     std::string buf, line;
     if (!read_line(s, buf, line) || line != "welcome") return "no welcome";
     joined.done();

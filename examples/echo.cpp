@@ -58,6 +58,7 @@ void serve(weft::io::tcp_stream s, server_stats& st) {
 bool client(const std::string& addr, long c) {
   try {
     auto s = weft::io::tcp_stream::connect(addr);
+    s.set_deadline(weft::io::clock::now() + std::chrono::seconds(5));  // a lost echo fails, never hangs
     char buf[4096];
     for (int k = 0; k < messages; k++) {
       const std::string msg = message(c, k);

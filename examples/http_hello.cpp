@@ -168,6 +168,7 @@ int take_response(std::string& in) {
 bool client(const std::string& addr, int c, long count) {
   try {
     auto s = weft::io::tcp_stream::connect(addr);
+    s.set_deadline(weft::io::clock::now() + std::chrono::seconds(5));  // a lost response fails, never hangs
     std::string in;
     char buf[4096];
     long sent = 0;

@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(build-essential cmake g++
           libboost-context-dev libboost-fiber-dev
           libgtest-dev libgmock-dev libbenchmark-dev
-          golang-go gnuplot-nox)
+          golang-go gnuplot-nox
+          wrk rustc cargo librust-tokio-dev)
 
 missing=()
 for p in "${packages[@]}"; do

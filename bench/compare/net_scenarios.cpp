@@ -23,7 +23,10 @@
 //    server that has not exited 3 s later is killed and its cell failed.
 // 2. One cell run: start the server, read its port (10 s at most), run the
 //    load generator to completion (its own duration plus a 30 s margin, then
-//    killed), read the server's VmHWM from /proc/<pid>/status, stop it.
+//    killed), read the server's VmHWM from /proc/<pid>/status, stop it. The
+//    server's CPU time (utime + stime of /proc/<pid>/stat, all its threads,
+//    live or exited) across the load, divided by the requests answered, is
+//    the figure least disturbed by other work on a shared machine.
 //    idle-conns instead samples VmRSS twice: once before any client
 //    connects (after 200 ms of settling), once while the client holds its
 //    connections (300 ms after it reports them established); the cell's
@@ -377,6 +380,23 @@ long proc_status_kib(pid_t pid, std::string_view key) {
   return 0;
 }
 
+// utime + stime of the whole process, in seconds (0 if unreadable).
+double proc_cpu_s(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const std::size_t paren = stat.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string f;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {  // fields 3.. after "pid (comm)"
+    if (i == 14) utime = std::strtod(f.c_str(), nullptr);
+    if (i == 15) stime = std::strtod(f.c_str(), nullptr);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // ---------------------------------------------------------------------------
 // The load generators' output
 
@@ -420,6 +440,8 @@ bool parse_wrk(const std::string& out, net_record& r, std::string& error) {
         const long n = std::strtol(w.c_str(), nullptr, 10);
         if (n > 0) r.errors += n;
       }
+    } else if (line.find(" requests in ") != std::string::npos) {
+      r.ops = std::strtol(first.c_str(), nullptr, 10);  // "193843 requests in 2.00s, ..."
     } else if (line.find("Non-2xx or 3xx responses:") != std::string::npos) {
       r.errors += std::strtol(line.c_str() + line.find(':') + 1, nullptr, 10);
     }
@@ -473,6 +495,7 @@ bool parse_echo(const std::string& out, net_record& r, std::string& error) {
   r.p50_us = *p50;
   r.p99_us = *p99;
   r.errors = static_cast<long>(number(*kv, "errors").value_or(0));
+  r.ops = static_cast<long>(number(*kv, "round_trips").value_or(0));
   return true;
 }
 
@@ -513,6 +536,7 @@ std::optional<net_record> run_once(const net_cell& c, const net_options& o, std:
   const int secs = load_seconds(o.mode, s.conns);
 
   child client;
+  const double cpu_before = proc_cpu_s(srv.pid());
   if (s.kind == load::http) {
     const std::vector<std::string> argv = {o.wrk, "-t1", "-c" + std::to_string(s.conns), "-d" + std::to_string(secs) + "s",
                                            "--latency", "http://127.0.0.1:" + port + "/"};
@@ -574,6 +598,7 @@ std::optional<net_record> run_once(const net_cell& c, const net_options& o, std:
     return std::nullopt;
   }
   rec.server_peak_kib = proc_status_kib(srv.pid(), "VmHWM:");
+  rec.server_cpu_s = proc_cpu_s(srv.pid()) - cpu_before;
   srv.close_stdin();  // note 1: the stop signal
   if (!srv.reap(clk::now() + 3s)) {
     error = "server did not exit within 3 s of stdin EOF (killed)";
@@ -597,7 +622,7 @@ double median(std::vector<double> v) {
 }
 
 void summarize(row& r) {
-  std::vector<double> rate, p50, p99, peak, per_conn, idle_rss;
+  std::vector<double> rate, p50, p99, peak, per_conn, idle_rss, cpu;
   long established = 0;
   for (const auto& run : r.runs) {
     const net_record& n = *run.net;
@@ -605,6 +630,7 @@ void summarize(row& r) {
     p50.push_back(n.p50_us);
     p99.push_back(n.p99_us);
     peak.push_back(static_cast<double>(n.server_peak_kib) / 1024.0);
+    if (n.ops > 0) cpu.push_back(n.server_cpu_s * 1e6 / static_cast<double>(n.ops));
     r.errors = std::max(r.errors, n.errors);
     if (n.conns > 0) {
       per_conn.push_back(static_cast<double>(n.rss_with_kib - n.rss_before_kib) * 1024.0 / static_cast<double>(n.conns));
@@ -617,6 +643,7 @@ void summarize(row& r) {
   r.max_rate = *std::max_element(rate.begin(), rate.end());
   r.p50_us = median(p50);
   r.p99_us = median(p99);
+  if (!cpu.empty()) r.cpu_us_per_op = median(cpu);
   r.rss_mib = median(peak);
   if (!per_conn.empty()) {
     r.bytes_per_conn = median(per_conn);
@@ -729,6 +756,8 @@ std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
                        static_cast<double>(rec->rss_with_kib - rec->rss_before_kib) * 1024.0 / static_cast<double>(rec->conns));
         else
           std::fprintf(stderr, " %s %s/s", c.r.model.c_str(), fmt_rate(rec->rate).c_str());
+        if (s->kind != load::idle && rec->ops > 0)
+          std::fprintf(stderr, " (%.1f us CPU)", rec->server_cpu_s * 1e6 / static_cast<double>(rec->ops));
         run_record rr;
         rr.net = *rec;
         rr.max_rss_kib = rec->server_peak_kib;

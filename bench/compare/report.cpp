@@ -105,22 +105,27 @@ std::string network_tables(const run_info& mi, const std::vector<row>& rows) {
      << " s; idle-conns: echo-client --idle holds the connections open after one round trip, and "
      << "the server's RSS per connection is (VmRSS while held - VmRSS before) / connections. "
      << "Median of " << mi.net_runs << (mi.net_runs == 1 ? " run" : " runs") << " (min-max of the rate); p50/p99 from the load generator, "
-     << "medians over the runs; peak RSS: the server's VmHWM before it was stopped.\n"
+     << "medians over the runs; peak RSS: the server's VmHWM before it was stopped; server CPU per "
+     << "request: its user + system time during the load / requests answered (all its threads; the "
+     << "figure the machine's other load disturbs least).\n"
      << "- load generators: wrk " << mi.wrk << "; echo-client " << mi.echo_client
      << "; tokio-bench " << mi.tokio_bench << "\n\n"
      << "| scenario | model | conns | req/s or round trips/s | min | max | p50 | p99 "
-        "| server peak RSS (MiB) | RSS per idle conn (bytes) | RSS with conns (MiB) | result |\n"
-     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+        "| server CPU per req (us) | server peak RSS (MiB) | RSS per idle conn (bytes) | RSS with conns (MiB) "
+        "| result |\n"
+     << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const row* r : net) {
     md << "| " << r->scenario << " | " << r->model << " | " << r->n << " | ";
     if (r->has_numbers() && r->bytes_per_conn) {
-      md << "- | - | - | - | - | " << fmt("%.1f", r->rss_mib) << " | " << fmt("%.0f", *r->bytes_per_conn)
+      md << "- | - | - | - | - | - | " << fmt("%.1f", r->rss_mib) << " | " << fmt("%.0f", *r->bytes_per_conn)
          << " | " << fmt("%.1f", r->idle_rss_mib) << " | ";
     } else if (r->has_numbers()) {
       md << rate(r->rate) << " | " << rate(r->min_rate) << " | " << rate(r->max_rate) << " | "
-         << latency(r->p50_us) << " | " << latency(r->p99_us) << " | " << fmt("%.1f", r->rss_mib) << " | - | - | ";
+         << latency(r->p50_us) << " | " << latency(r->p99_us) << " | "
+         << (r->cpu_us_per_op > 0 ? fmt("%.1f", r->cpu_us_per_op) : "-") << " | " << fmt("%.1f", r->rss_mib)
+         << " | - | - | ";
     } else {
-      md << "- | - | - | - | - | - | - | - | ";
+      md << "- | - | - | - | - | - | - | - | - | ";
     }
     md << r->note << " |\n";
   }
@@ -132,8 +137,8 @@ std::string network_tables(const run_info& mi, const std::vector<row>& rows) {
     if (std::find(scenarios.begin(), scenarios.end(), r->scenario) == scenarios.end())
       scenarios.push_back(r->scenario);
   }
-  md << "\nBy model: req/s (round trips/s) / p99 / server peak MiB; idle-conns: bytes per connection / "
-        "MiB with the connections held.\n\n| scenario |";
+  md << "\nBy model: req/s (round trips/s) / p99 / server CPU us per request / server peak MiB; idle-conns: "
+        "bytes per connection / MiB with the connections held.\n\n| scenario |";
   for (const auto& m : models) md << " " << m << " |";
   md << "\n|---|";
   for (std::size_t i = 0; i < models.size(); ++i) md << "---:|";
@@ -147,7 +152,9 @@ std::string network_tables(const run_info& mi, const std::vector<row>& rows) {
       } else if ((*it)->has_numbers() && (*it)->bytes_per_conn) {
         md << " " << fmt("%.0f", *(*it)->bytes_per_conn) << " B / " << fmt("%.1f", (*it)->idle_rss_mib) << " |";
       } else if ((*it)->has_numbers()) {
-        md << " " << rate((*it)->rate) << " / " << latency((*it)->p99_us) << " / " << fmt("%.1f", (*it)->rss_mib) << " |";
+        md << " " << rate((*it)->rate) << " / " << latency((*it)->p99_us) << " / "
+           << ((*it)->cpu_us_per_op > 0 ? fmt("%.1f", (*it)->cpu_us_per_op) : "-") << " us / "
+           << fmt("%.1f", (*it)->rss_mib) << " |";
       } else if ((*it)->status == row_status::not_applicable) {
         md << " " << (*it)->note.substr(0, (*it)->note.find(" (")) << " |";
       } else {
@@ -275,7 +282,8 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
       js << ", \"network\": true, \"rate\": " << json_number(r.rate)
          << ", \"min_rate\": " << json_number(r.min_rate) << ", \"max_rate\": " << json_number(r.max_rate)
          << ", \"p50_us\": " << json_number(r.p50_us) << ", \"p99_us\": " << json_number(r.p99_us)
-         << ", \"errors\": " << r.errors << ", \"peak_rss_mib\": " << json_number(r.rss_mib)
+         << ", \"errors\": " << r.errors << ", \"cpu_us_per_op\": " << json_number(r.cpu_us_per_op)
+         << ", \"peak_rss_mib\": " << json_number(r.rss_mib)
          << ", \"bytes_per_conn\": " << (r.bytes_per_conn ? json_number(*r.bytes_per_conn) : "null")
          << ", \"idle_rss_mib\": " << (r.bytes_per_conn ? json_number(r.idle_rss_mib) : "null");
     } else if (r.has_numbers()) {
@@ -291,7 +299,8 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
       if (run.net) {
         const net_record& n = *run.net;
         js << (k ? ", " : "") << "{\"rate\": " << json_number(n.rate) << ", \"p50_us\": " << json_number(n.p50_us)
-           << ", \"p99_us\": " << json_number(n.p99_us) << ", \"errors\": " << n.errors
+           << ", \"p99_us\": " << json_number(n.p99_us) << ", \"errors\": " << n.errors << ", \"ops\": " << n.ops
+           << ", \"server_cpu_s\": " << json_number(n.server_cpu_s)
            << ", \"server_peak_kib\": " << n.server_peak_kib;
         if (n.conns > 0)
           js << ", \"conns\": " << n.conns << ", \"rss_before_kib\": " << n.rss_before_kib

@@ -15,6 +15,8 @@ struct net_record {
   double rate = 0;                  // requests (http) or round trips (echo) per second
   double p50_us = 0, p99_us = 0;    // latency percentiles of the load generator
   long errors = 0;                  // socket errors, non-2xx answers, client errors
+  long ops = 0;                     // requests (round trips) completed in the run
+  double server_cpu_s = 0;          // CPU time (user + system) the server spent during the load
   long server_peak_kib = 0;         // VmHWM of the server just before it was stopped
   long conns = 0;                   // idle-conns: connections the client established
   long rss_before_kib = 0;          // idle-conns: VmRSS before any client connected
@@ -51,6 +53,7 @@ struct row {
   bool network = false;
   double rate = 0, min_rate = 0, max_rate = 0;  // median, min, max over runs (0 for idle-conns)
   double p50_us = 0, p99_us = 0;                // medians over runs
+  double cpu_us_per_op = 0;                     // median server CPU time per request (round trip)
   long errors = 0;                              // the most any run saw
   std::optional<double> bytes_per_conn;         // idle-conns: median (VmRSS with - before) / conns
   double idle_rss_mib = 0;                      // idle-conns: median VmRSS while the conns were held

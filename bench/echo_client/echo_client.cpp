@@ -587,6 +587,10 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (o.idle) {
+    // Blocked for signalfd; the default disposition first, since a blocked
+    // signal that is ignored (as a parent may leave SIGTERM) never arrives.
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     const sigset_t set = stop_signals();
     sigprocmask(SIG_BLOCK, &set, nullptr);
   }

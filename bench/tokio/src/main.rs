@@ -84,7 +84,11 @@ fn parse_args() -> Options {
         }
     }
     match (port, workers) {
-        (Some(port), Some(workers)) => Options { mode, port, workers },
+        (Some(port), Some(workers)) => Options {
+            mode,
+            port,
+            workers,
+        },
         _ => usage(),
     }
 }
@@ -184,7 +188,8 @@ async fn accept_loop(listener: TcpListener, mode: Mode) {
                 });
             }
             Err(e) => {
-                let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE));
+                let out_of_fds =
+                    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE));
                 if !out_of_fds || !WARNED.swap(true, Ordering::Relaxed) {
                     eprintln!("tokio-bench: accept: {e} (backing off 10 ms)");
                 }

@@ -12,5 +12,9 @@ bash "$here/scripts/install-deps.sh"
 build="${WEFT_BUILD_DIR:-$here/build/release}"
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
       -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target weft-bench weft-compare boost-fiber-bench go-bench
+targets=(weft-bench weft-compare boost-fiber-bench go-bench echo-client)
+# Tokio's server is built only where cargo and Debian's tokio crates are
+# (bench/CMakeLists.txt); weft-compare reports it "not installed" otherwise.
+if cmake --build "$build" --target help | grep -q tokio-bench; then targets+=(tokio-bench); fi
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 exec "$build/bench/compare/weft-compare" --workers="${WEFT_WORKERS:-2}" "$@"

@@ -123,12 +123,19 @@ std::string format(const sock_addr& a) {
   if (a.family() == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&a.storage);
     inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(sin->sin_port));
+    std::string out(buf);
+    out += ':';
+    out += std::to_string(ntohs(sin->sin_port));
+    return out;
   }
   if (a.family() == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
     inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof buf);
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(sin6->sin6_port));
+    std::string out = "[";
+    out += buf;
+    out += "]:";
+    out += std::to_string(ntohs(sin6->sin6_port));
+    return out;
   }
   return "?";
 }

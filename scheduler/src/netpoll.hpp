@@ -40,6 +40,8 @@ struct netpoller {
   // fibers whose fds fired. Only one caller at a time (busy).
   // Returns how many waiters were woken.
   int poll(std::int64_t deadline_ns) noexcept;
+  runtime& rt;
+  explicit netpoller(runtime& r) noexcept : rt(r) {}
   // A non-blocking poll if nobody else is polling; whether it woke anyone.
   bool poll_now() noexcept;
 };

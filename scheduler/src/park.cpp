@@ -174,11 +174,22 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
 }
 
 void unpark(parker& p) noexcept {
+  if (fiber* f = unpark_take(p)) {
+    // Woken on a worker: its next slot, run as soon as we stop. From
+    // a plain thread: the shared queue, and an idle worker is woken.
+    if (worker* w = this_worker())
+      w->push_next(f);
+    else
+      the_runtime()->inject(f);
+  }
+}
+
+fiber* unpark_take(parker& p) noexcept {
   fiber* f = p.owner;
   if (f == nullptr) {
     // Release: pairs with thread_park's acquire.
     if (p.state.exchange(1, std::memory_order_release) == -1) futex_wake32(&p.state, 1);
-    return;
+    return nullptr;
   }
   std::int32_t s = p.state.load(std::memory_order_relaxed);
   for (;;) {
@@ -186,7 +197,7 @@ void unpark(parker& p) noexcept {
       // A wake-up is pending; rewrite it (release) rather than just leave,
       // so that whoever consumes it also sees our writes (see fiber_park).
       if (p.state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel, std::memory_order_relaxed))
-        return;
+        return nullptr;
       continue;
     }
     if (s == kParked) {
@@ -195,19 +206,13 @@ void unpark(parker& p) noexcept {
       // publishes our writes to the fiber.
       if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         set_state(f, fiber_state::runnable);
-        // Woken on a worker: its next slot, run as soon as we stop. From
-        // a plain thread: the shared queue, and an idle worker is woken.
-        if (worker* w = this_worker())
-          w->push_next(f);
-        else
-          the_runtime()->inject(f);
-        return;
+        return f;  // ours to schedule
       }
     } else {
       // kEmpty: leave a permit. Release pairs with the
       // acquire in fiber_park / finish_switch that consumes it.
       if (p.state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel, std::memory_order_relaxed))
-        return;
+        return nullptr;
     }
   }
 }

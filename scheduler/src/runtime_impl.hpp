@@ -159,7 +159,7 @@ struct runtime {
   std::string deadlock_report;  // written once, by the detector, before stop
 
   blocking_pool* blocking = nullptr;
-  netpoller poll;  // the epoll set (netpoll.cpp)
+  netpoller poll{*this};  // the epoll set (netpoll.cpp)
 
   void notify_work() noexcept;
   bool wake_one() noexcept;
@@ -220,6 +220,11 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::i
 void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 void futex_wait32(std::atomic<std::int32_t>* word, std::int32_t expected, std::int64_t deadline_ns) noexcept;
 void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept;
+
+// unpark() without the scheduling: returns the fiber if the caller must
+// make it runnable (it was parked), or null (a permit was left, or the
+// parker is a plain thread's, which was woken).
+fiber* unpark_take(parker& p) noexcept;
 
 void registry_add(registry_shard& s, fiber* f) noexcept;
 void registry_remove(fiber* f) noexcept;

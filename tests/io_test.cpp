@@ -1487,6 +1487,18 @@ TEST_P(io_fibers, localhost_resolves) {
         auto c2 = tcp_stream::connect("localhost:" + std::to_string(l2.local_port()), 5s);
         auto s2 = l2.accept();
         EXPECT_TRUE(s2.is_open());
+        // ":port" is every interface (dual-stack where IPv6 is there);
+        // connect over loopback only.
+        auto any = tcp_listener::bind(":0");
+        const std::string port_s = std::to_string(any.local_port());
+        std::vector<std::string> addrs{"127.0.0.1:" + port_s};
+        if (ipv6_loopback_available()) addrs.push_back("[::1]:" + port_s);
+        for (const auto& a : addrs) {
+          auto c3 = tcp_stream::connect(a);
+          auto s3 = any.accept();
+          c3.write("d");
+          EXPECT_EQ(read_exact(s3, 1), "d") << a;
+        }
       },
       opts());
 }
@@ -1828,6 +1840,52 @@ TEST_F(io_threads, fd_watch_and_udp_from_plain_threads) {
   t.join();
   EXPECT_EQ(std::string(buf, n), "dgram");
   EXPECT_EQ(from, a.local_address());
+}
+
+// Sockets are not tied to a runtime: opened on a plain thread, used by
+// fibers in one runtime, by plain threads after it, and by fibers in a
+// second runtime (a new epoll set: registered again).
+TEST_F(io_threads, sockets_outlive_a_runtime_and_move_between_models) {
+  auto l = tcp_listener::bind("127.0.0.1:0");
+  auto c = tcp_stream::connect(loopback(l.local_port()));
+  auto s = l.accept();
+  auto round_trips = [&](int n) {
+    std::thread echo([&s, n] {
+      char b;
+      for (int i = 0; i < n && s.read(&b, 1) == 1; i++) write_byte(s, b);
+    });
+    const long ok = ping_pong(c, n);
+    echo.join();
+    return ok;
+  };
+  EXPECT_EQ(round_trips(50), 50);
+  for (unsigned workers : {2u, 1u}) {
+    run(
+        [&] {
+          auto echo = spawn([&s] {
+            char b;
+            for (int i = 0; i < 50 && s.read(&b, 1) == 1; i++) write_byte(s, b);
+          });
+          EXPECT_EQ(ping_pong(c, 50), 50);
+          echo.join();
+          // Parked in this runtime's poller: a deadline and a late write.
+          c.set_read_deadline(clk::now() + 20ms);
+          char b;
+          EXPECT_TIMEOUT(outcome([&] { c.read(&b, 1); }));
+          c.set_read_deadline({});
+          auto late = spawn([&s] {
+            sleep_for(10ms);
+            s.write("L");
+          });
+          EXPECT_EQ(read_exact(c, 1), "L");
+          late.join();
+          auto c2 = tcp_stream::connect(loopback(l.local_port()));
+          auto s2 = l.accept();
+          EXPECT_TRUE(s2.is_open());
+        },
+        {.workers = workers, .on_deadlock = deadlock_action::throw_in_run});
+    EXPECT_EQ(round_trips(50), 50) << "after a runtime of " << workers;
+  }
 }
 
 // While a runtime runs: plain-thread clients of a fiber server, fiber

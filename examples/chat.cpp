@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
     server.wait();
     events.close();
     const hub_report r = *report.recv();
-    std::printf("chat (%s): %d clients, %d lines each; %d got exactly the others' lines; hub: %ld joins, %ld leaves, %ld dropped, "
+    std::printf("chat (%s): %d clients, %d lines each; %d got exactly the others' lines; "
+                "hub: %ld joins, %ld leaves, %ld dropped, "
                 "%ld lines, %ld deliveries; %.1f ms\n",
                 m.name(), clients, lines_per_client, good.load(), r.joins, r.leaves, r.dropped, r.lines, r.deliveries,
                 example::ms_since(t0));

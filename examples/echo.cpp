@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
     long expect_bytes = 0;
     for (long c = 0; c < n; c++)
       for (int k = 0; k < messages; k++) expect_bytes += static_cast<long>(message(c, k).size());
-    std::printf("echo (%s): %ld of %ld clients got %d echoes each; server saw %ld EOFs, %ld errors, echoed %ld of %ld bytes; %.1f ms\n",
+    std::printf("echo (%s): %ld of %ld clients got %d echoes each; server saw %ld EOFs, %ld errors, "
+                "echoed %ld of %ld bytes; %.1f ms\n",
                 m.name(), good.load(), n, messages, st.eofs.load(), st.errors.load(), st.bytes.load(), expect_bytes,
                 example::ms_since(t0));
     return good == n && st.eofs == n && st.errors == 0 && st.bytes == expect_bytes;

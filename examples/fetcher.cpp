@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
     server.wait();
 
     const long slow = n / 10;
-    std::printf("fetcher (%s): %ld requests, %ld told to be slow; %ld succeeded (all %s the %lld ms deadline, slowest %.0f ms), "
+    std::printf("fetcher (%s): %ld requests, %ld told to be slow; "
+                "%ld succeeded (all %s the %lld ms deadline, slowest %.0f ms), "
                 "%ld timed out (after %.0f ms at most), %ld failed; %.1f ms\n",
                 m.name(), n, slow, succeeded, ok_by_deadline == succeeded ? "before" : "NOT before",
                 static_cast<long long>(deadline_after.count()), slowest_ok, timed_out, slowest_timeout, failed,

@@ -233,7 +233,8 @@ int self_test(const example::model& m) {
       });
     clients.wait();
     srv.stop(false);  // the clients have closed: every connection ends at EOF
-    std::printf("http_hello (%s): %ld requests on %ld keep-alive connections, %d clients satisfied, %ld EOFs, %ld errors; %.1f ms\n",
+    std::printf("http_hello (%s): %ld requests on %ld keep-alive connections, %d clients satisfied, "
+                "%ld EOFs, %ld errors; %.1f ms\n",
                 m.name(), srv.requests.load(), srv.connections.load(), good.load(), srv.eofs.load(),
                 srv.errors.load(), example::ms_since(t0));
     return good == conns && srv.requests == n && srv.connections == conns && srv.eofs == conns && srv.resets == 0 &&
@@ -271,7 +272,8 @@ int serve(const example::model& m, int port) {
     srv.start();
     const int why = stop.recv().value_or(0);
     srv.stop(true);
-    std::printf("http_hello (%s): stopped by %s; served %ld requests on %ld connections (%ld reset by the client, %ld other errors)\n",
+    std::printf("http_hello (%s): stopped by %s; served %ld requests on %ld connections "
+                "(%ld reset by the client, %ld other errors)\n",
                 m.name(), why == 0 ? "stdin EOF" : why == SIGTERM ? "SIGTERM" : "SIGINT", srv.requests.load(),
                 srv.connections.load(), srv.resets.load(), srv.errors.load());
     return 0;

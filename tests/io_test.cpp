@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
@@ -958,6 +959,42 @@ TEST_P(io_fibers, deadline_for_writes_on_a_full_buffer) {
       opts());
 }
 
+// Many deadlines at once: each fires once, for its own reader only; the
+// readers that have data never see a timeout.
+TEST_P(io_fibers, many_concurrent_deadlines_each_fire_once_for_their_own_reader) {
+  const long n = scaled(200);
+  std::atomic<long> timeouts{0}, data{0}, wrong{0};
+  run(
+      [&] {
+        auto l = tcp_listener::bind("127.0.0.1:0");
+        std::vector<stream_pair> ps;
+        for (long i = 0; i < n; i++) ps.push_back(connect_pair(l));
+        for (long i = 0; i < n; i += 2) ps[static_cast<std::size_t>(i)].client.write("d");
+        sleep_for(10ms);
+        std::vector<task<void>> readers;
+        for (long i = 0; i < n; i++)
+          readers.push_back(spawn([&, i] {
+            auto& s = ps[static_cast<std::size_t>(i)].server;
+            s.set_read_deadline(clk::now() + std::chrono::milliseconds(1 + i % 50));
+            char b;
+            std::size_t got = 0;
+            const io_result r = outcome([&] { got = s.read(&b, 1); });
+            if (i % 2 == 0) {
+              (r || got != 1 ? wrong : data)++;
+            } else {
+              (r.timeout ? timeouts : wrong)++;
+              // Past now: fails again at once, and only by this deadline.
+              if (!outcome([&] { s.read(&b, 1); }).timeout) wrong++;
+            }
+          }));
+        for (auto& t : readers) t.join();
+      },
+      opts());
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(data.load(), (n + 1) / 2);
+  EXPECT_EQ(timeouts.load(), n / 2);
+}
+
 // A listener with backlog 1 that never accepts: Linux holds two completed
 // connections and then drops SYNs, so a later connect hangs in SYN-SENT
 // until its timeout (checked on this machine: the third connect of a
@@ -1229,6 +1266,24 @@ TEST_P(io_fibers, half_close_the_peer_reads_eof_and_can_still_write_back) {
         EXPECT_EQ(read_to_eof(p.client), "response");
         // Writing after our own shutdown_write is EPIPE.
         EXPECT_TRUE(is_reset_or_pipe(outcome([&] { p.client.write("late"); })));
+
+        // shutdown_write while another fiber is parked reading the same
+        // stream: the read goes on and gets the peer's answer.
+        auto q = connect_pair();
+        std::atomic<bool> in_read{false};
+        auto reader = spawn([&] {
+          in_read = true;
+          std::byte b[8];
+          const std::size_t n = q.client.read(std::span<std::byte>(b));
+          return std::string(reinterpret_cast<const char*>(b), n);
+        });
+        while (!in_read.load()) yield();
+        sleep_for(10ms);
+        q.client.shutdown_write();
+        EXPECT_EQ(read_to_eof(q.server), "");
+        const std::byte answer[] = {std::byte{'o'}, std::byte{'k'}};
+        q.server.write(std::span<const std::byte>(answer));
+        EXPECT_EQ(reader.join(), "ok");
       },
       opts());
 }
@@ -1512,6 +1567,14 @@ TEST_P(io_fibers, tcp_over_ipv6_loopback) {
         EXPECT_EQ(c.remote_address(), addr);
         EXPECT_EQ(s.local_address(), addr);
         EXPECT_EQ(s.remote_address(), c.local_address());
+        // TCP_NODELAY is on by default, as in Go; set_nodelay turns it off.
+        int v = 0;
+        socklen_t len = sizeof v;
+        ASSERT_EQ(::getsockopt(c.native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+        EXPECT_NE(v, 0);
+        c.set_nodelay(false);
+        ASSERT_EQ(::getsockopt(c.native_handle(), IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+        EXPECT_EQ(v, 0);
         EXPECT_EQ(c.local_address().rfind("[::1]:", 0), 0u) << c.local_address();
         c.write("six");
         EXPECT_EQ(read_exact(s, 3), "six");

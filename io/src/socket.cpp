@@ -84,11 +84,14 @@ call::call(socket_state* s, const char* op) : s_(s) {
   if (!s->enter()) throw_closed(op);
 }
 
-void completed_without_wait() noexcept {
-  // A heuristic counter, so a thread_local is fine even though the fiber
-  // may move: it only spaces the yields out.
-  thread_local unsigned n = 0;
-  if ((++n & 63) == 0 && weft::this_fiber::id() != 0) weft::yield();
+void completed(socket_state* s, bool waited) noexcept {
+  if (waited) {
+    if (s->streak.load(std::memory_order_relaxed) != 0) s->streak.store(0, std::memory_order_relaxed);
+    return;
+  }
+  const std::uint32_t n = s->streak.load(std::memory_order_relaxed) + 1;
+  s->streak.store(n, std::memory_order_relaxed);
+  if ((n & 63) == 0 && weft::this_fiber::id() != 0) weft::yield();
 }
 
 }  // namespace detail

@@ -56,6 +56,9 @@ struct socket_state {
   // Saves the recv that fails with EAGAIN on every request/response turn.
   // Guarded by read_mu.
   bool read_drained = false;
+  // Calls in a row that completed without waiting (completed()). Relaxed:
+  // a heuristic shared by both directions.
+  std::atomic<std::uint32_t> streak{0};
 
   // Takes ownership of a non-blocking fd (closes it if registration fails).
   static socket_state* adopt(int fd, bool owns = true);
@@ -106,9 +109,11 @@ class call {
   socket_state* s_;
 };
 
-// Fairness for callers whose syscalls never hit EAGAIN (an always-ready
-// socket): every 64th such call on a worker yields it (property 7).
-void completed_without_wait() noexcept;
+// Fairness for a caller whose syscalls never hit EAGAIN (an always-ready
+// socket): after 64 calls in a row on one socket that completed without
+// waiting, the caller yields its worker (property 7). A call that waited
+// resets the streak.
+void completed(socket_state* s, bool waited) noexcept;
 
 [[noreturn]] void throw_errno(int err, const char* op);
 [[noreturn]] void throw_closed(const char* op);

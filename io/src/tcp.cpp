@@ -130,7 +130,7 @@ std::size_t tcp_stream::read(char* buf, std::size_t n) {
     const ssize_t r = ::recv(s_->fd, buf, n, 0);
     if (r >= 0) {
       s_->read_drained = r > 0 && static_cast<std::size_t>(r) < n;
-      if (!waited) detail::completed_without_wait();
+      detail::completed(s_, waited);
       return static_cast<std::size_t>(r);
     }
     if (errno == EINTR) continue;
@@ -163,7 +163,7 @@ void tcp_stream::write(std::string_view data) {
     waited = true;
     s_->wait(wd::poll_mode::write, "write");
   }
-  if (!waited) detail::completed_without_wait();
+  detail::completed(s_, waited);
 }
 
 void tcp_stream::write(std::span<const std::byte> data) {
@@ -281,11 +281,12 @@ tcp_stream tcp_listener::accept() {
   call c(s_, "accept");
   std::lock_guard lk(s_->read_mu);
   s_->check_deadline(wd::poll_mode::read, "accept");
+  bool waited = false;
   for (;;) {
     const int fd = ::accept4(s_->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       set_nodelay_fd(fd, true);
-      detail::completed_without_wait();
+      detail::completed(s_, waited);
       return detail::access::stream(socket_state::adopt(fd));
     }
     switch (errno) {
@@ -294,6 +295,7 @@ tcp_stream tcp_listener::accept() {
         continue;
       case EAGAIN:
         s_->wait(wd::poll_mode::read, "accept");
+        waited = true;
         continue;
       case EMFILE:
       case ENFILE:

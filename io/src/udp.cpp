@@ -95,15 +95,17 @@ void udp_socket::send_to(std::span<const std::byte> data, std::string_view addr)
   if (to == nullptr) throw_errno(EAFNOSUPPORT, "send_to");
   std::lock_guard lk(s_->write_mu);
   s_->check_deadline(wd::poll_mode::write, "send_to");
+  bool waited = false;
   for (;;) {
     const ssize_t r = ::sendto(s_->fd, data.data(), data.size(), MSG_NOSIGNAL, to->get(), to->len);
     if (r >= 0) {
-      detail::completed_without_wait();
+      detail::completed(s_, waited);
       return;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw_errno(errno, "send_to");
     s_->wait(wd::poll_mode::write, "send_to");
+    waited = true;
   }
 }
 
@@ -115,18 +117,20 @@ std::size_t udp_socket::recv_from(std::span<std::byte> buf, std::string* from) {
   call c(s_, "recv_from");
   std::lock_guard lk(s_->read_mu);
   s_->check_deadline(wd::poll_mode::read, "recv_from");
+  bool waited = false;
   for (;;) {
     detail::sock_addr a;
     a.len = sizeof a.storage;
     const ssize_t r = ::recvfrom(s_->fd, buf.data(), buf.size(), 0, a.get(), &a.len);
     if (r >= 0) {
       if (from != nullptr) *from = detail::format(a);
-      detail::completed_without_wait();
+      detail::completed(s_, waited);
       return static_cast<std::size_t>(r);
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) throw_errno(errno, "recv_from");
     s_->wait(wd::poll_mode::read, "recv_from");
+    waited = true;
   }
 }
 

@@ -21,7 +21,7 @@
 //    that yielded. Fibers that hand off to each other switch directly and
 //    never pass through loop(), so two bounds keep them from starving the
 //    rest: every kFairnessTick-th pick fires this worker's due timers and
-//    looks at the shared queue and the yield list first, and after
+//    looks at the yield list and the shared queue first, and after
 //    kFairnessTick next-slot picks in a row the deque's oldest fiber goes
 //    first. Only the scheduling loop steals (steal()). The tick also polls
 //    the network without blocking (netpoll.cpp), as does the loop before
@@ -306,8 +306,11 @@ fiber* worker::find_local() noexcept {
     // poll, unless a poller is blocked or another worker polls now).
     fire_timers();
     rt->poll.poll_now();
-    if ((f = find_global()) != nullptr) return f;
+    // The yield list first: a fiber that yielded runs within one tick
+    // even while the shared queue never drains (a server whose poller keeps
+    // it full); the shared queue is next, so it waits at most one pick more.
     if ((f = yield_pop()) != nullptr) return f;
+    if ((f = find_global()) != nullptr) return f;
   }
   if (next_slot.load(std::memory_order_relaxed) != nullptr) {
     // Fibers handing off to each other through the next slot would starve

@@ -39,7 +39,8 @@
 //    absolute capacities. wrk runs one thread (-t1), servers their workers.
 // 5. Runs go in rounds, every model once per round, as the other scenarios
 //    (weft_compare.cpp note 2); the first failed run ends a cell. --quick
-//    runs each cell at most 3 times for 2 s, --normal --runs times for 5 s,
+//    runs each cell once for 2 s (the 27 cells take ~95 s; pass --runs=N
+//    with --quick for medians of N), --normal --runs times for 5 s,
 //    --full for 10 s; http-10k for at least 5 s (load_seconds).
 // 6. A server or load generator that is not built or not installed makes
 //    its cells "n/a: ... not installed", never a failure; so does 1:1 at
@@ -691,7 +692,7 @@ std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
 
   net_options opt = o;
   if (opt.wrk.empty()) opt.wrk = on_path("wrk");
-  const int runs = o.mode == 0 ? std::min(o.runs, 3) : o.runs;  // note 5
+  const int runs = o.mode == 0 ? (o.runs_given ? o.runs : 1) : o.runs;  // note 5
   info.network = true;
   info.net_runs = runs;
   info.net_seconds = load_seconds(o.mode);

@@ -85,7 +85,8 @@ struct run_info {
 struct net_options {
   std::string weft_bench, go_bench, tokio_bench, echo_client, wrk;
   int workers = 2;
-  int runs = 5;      // --runs; --quick takes at most 3 of them
+  int runs = 5;      // --runs; --quick runs once unless --runs was given
+  bool runs_given = false;
   int mode = 0;      // 0 quick, 1 normal, 2 full
   std::vector<std::string> scenarios;  // empty: all
 };

@@ -185,6 +185,7 @@ struct options {
   std::string tokio_bench, echo_client, wrk;            // network scenarios; empty: search
   int workers = 2;
   int runs = 5;
+  bool runs_given = false;  // --runs on the command line
   int timeout_s = 120;
   size_mode mode = size_mode::quick;
   std::vector<std::string> scenarios;  // empty: all
@@ -286,6 +287,7 @@ options parse_options(int argc, char** argv) {
       o.workers = positive(key, value);
     } else if (key == "--runs") {
       o.runs = positive(key, value);
+      o.runs_given = true;
     } else if (key == "--timeout") {
       o.timeout_s = positive(key, value);
     } else if (key == "--out") {
@@ -859,6 +861,7 @@ int main(int argc, char** argv) {
   no.wrk = o.wrk;
   no.workers = o.workers;
   no.runs = o.runs;
+  no.runs_given = o.runs_given;
   no.mode = mode;
   no.scenarios = o.scenarios;
   for (row& r : weft_compare::run_net_scenarios(no, mi)) rows.push_back(std::move(r));

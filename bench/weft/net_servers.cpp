@@ -66,7 +66,7 @@ constexpr std::string_view kResponse =
 
 // The largest request head kept while waiting for its "\r\n\r\n"; a client
 // sending more without one is dropped.
-constexpr std::size_t kHttpBuffer = 8192;
+constexpr std::size_t kHttpBuffer = 4096;  // as the Go and Tokio responders
 constexpr std::size_t kEchoBuffer = 4096;
 
 // http: answers every complete request; returns when the client closes.

@@ -96,25 +96,39 @@ void completed(socket_state* s, bool waited) noexcept {
 
 }  // namespace detail
 
-// ---- fd_watch ----
+// ---- socket_handle ----
 
-fd_watch::fd_watch(int fd) : s_(detail::socket_state::adopt(fd, false)) {}
+namespace detail {
 
-fd_watch::~fd_watch() {
+socket_handle& socket_handle::operator=(socket_handle&& o) noexcept {
+  if (this != &o) {
+    this->~socket_handle();
+    s_ = o.s_;
+    o.s_ = nullptr;
+  }
+  return *this;
+}
+
+socket_handle::~socket_handle() {
   if (s_ != nullptr) {
     s_->close();
     delete s_;
   }
 }
 
-fd_watch& fd_watch::operator=(fd_watch&& o) noexcept {
-  if (this != &o) {
-    this->~fd_watch();
-    s_ = o.s_;
-    o.s_ = nullptr;
-  }
-  return *this;
+void socket_handle::close_socket() noexcept {
+  if (s_ != nullptr) s_->close();
 }
+
+bool socket_handle::socket_open() const noexcept { return s_ != nullptr && !s_->closed(); }
+
+int socket_handle::socket_fd() const noexcept { return s_ != nullptr ? s_->fd : -1; }
+
+}  // namespace detail
+
+// ---- fd_watch ----
+
+fd_watch::fd_watch(int fd) : socket_handle(detail::socket_state::adopt(fd, false)) {}
 
 namespace {
 void watch_wait(detail::socket_state* s, detail::wd::poll_mode mode, clock::time_point deadline, const char* op) {
@@ -134,11 +148,5 @@ void fd_watch::wait_readable(clock::time_point deadline) {
 void fd_watch::wait_writable(clock::time_point deadline) {
   watch_wait(s_, detail::wd::poll_mode::write, deadline, "fd_watch::wait_writable");
 }
-
-void fd_watch::cancel() noexcept {
-  if (s_ != nullptr) s_->close();
-}
-
-int fd_watch::fd() const noexcept { return s_ != nullptr ? s_->fd : -1; }
 
 }  // namespace weft::io

@@ -94,22 +94,6 @@ tcp_stream do_connect(std::string_view addr, std::int64_t deadline) {
 
 // ---- tcp_stream ----
 
-tcp_stream::~tcp_stream() {
-  if (s_ != nullptr) {
-    s_->close();
-    delete s_;
-  }
-}
-
-tcp_stream& tcp_stream::operator=(tcp_stream&& o) noexcept {
-  if (this != &o) {
-    this->~tcp_stream();
-    s_ = o.s_;
-    o.s_ = nullptr;
-  }
-  return *this;
-}
-
 tcp_stream tcp_stream::connect(std::string_view addr) { return do_connect(addr, 0); }
 
 tcp_stream tcp_stream::connect(std::string_view addr, std::chrono::nanoseconds timeout) {
@@ -175,12 +159,6 @@ void tcp_stream::shutdown_write() {
   if (::shutdown(s_->fd, SHUT_WR) != 0) throw_errno(errno, "shutdown_write");
 }
 
-void tcp_stream::close() noexcept {
-  if (s_ != nullptr) s_->close();
-}
-
-bool tcp_stream::is_open() const noexcept { return s_ != nullptr && !s_->closed(); }
-
 void tcp_stream::set_deadline(clock::time_point t) {
   call c(s_, "set_deadline");
   s_->set_deadline(wd::poll_mode::read, t);
@@ -217,25 +195,7 @@ std::uint16_t tcp_stream::local_port() const {
   return detail::port_of(detail::local_of(s_->fd));
 }
 
-int tcp_stream::native_handle() const noexcept { return s_ != nullptr ? s_->fd : -1; }
-
 // ---- tcp_listener ----
-
-tcp_listener::~tcp_listener() {
-  if (s_ != nullptr) {
-    s_->close();
-    delete s_;
-  }
-}
-
-tcp_listener& tcp_listener::operator=(tcp_listener&& o) noexcept {
-  if (this != &o) {
-    this->~tcp_listener();
-    s_ = o.s_;
-    o.s_ = nullptr;
-  }
-  return *this;
-}
 
 tcp_listener tcp_listener::bind(std::string_view addr, int backlog) {
   const auto addrs = detail::resolve(addr, SOCK_STREAM, true);
@@ -311,17 +271,9 @@ tcp_stream tcp_listener::accept() {
   }
 }
 
-void tcp_listener::close() noexcept {
-  if (s_ != nullptr) s_->close();
-}
-
-bool tcp_listener::is_open() const noexcept { return s_ != nullptr && !s_->closed(); }
-
 void tcp_listener::set_deadline(clock::time_point t) {
   call c(s_, "set_deadline");
   s_->set_deadline(wd::poll_mode::read, t);
 }
-
-int tcp_listener::native_handle() const noexcept { return s_ != nullptr ? s_->fd : -1; }
 
 }  // namespace weft::io

@@ -17,22 +17,6 @@ using detail::socket_state;
 using detail::throw_errno;
 namespace wd = weft::detail;
 
-udp_socket::~udp_socket() {
-  if (s_ != nullptr) {
-    s_->close();
-    delete s_;
-  }
-}
-
-udp_socket& udp_socket::operator=(udp_socket&& o) noexcept {
-  if (this != &o) {
-    this->~udp_socket();
-    s_ = o.s_;
-    o.s_ = nullptr;
-  }
-  return *this;
-}
-
 udp_socket udp_socket::bind(std::string_view addr) {
   const auto addrs = detail::resolve(addr, SOCK_DGRAM, true);
   int last_err = EADDRNOTAVAIL;
@@ -138,12 +122,6 @@ std::size_t udp_socket::recv_from(char* buf, std::size_t n, std::string* from) {
   return recv_from(std::span<std::byte>(reinterpret_cast<std::byte*>(buf), n), from);
 }
 
-void udp_socket::close() noexcept {
-  if (s_ != nullptr) s_->close();
-}
-
-bool udp_socket::is_open() const noexcept { return s_ != nullptr && !s_->closed(); }
-
 void udp_socket::set_deadline(clock::time_point t) {
   call c(s_, "set_deadline");
   s_->set_deadline(wd::poll_mode::read, t);
@@ -159,7 +137,5 @@ void udp_socket::set_write_deadline(clock::time_point t) {
   call c(s_, "set_write_deadline");
   s_->set_deadline(wd::poll_mode::write, t);
 }
-
-int udp_socket::native_handle() const noexcept { return s_ != nullptr ? s_->fd : -1; }
 
 }  // namespace weft::io

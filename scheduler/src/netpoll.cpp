@@ -72,6 +72,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <system_error>
 
 #include "runtime_impl.hpp"
@@ -241,33 +242,40 @@ void add_to_epoll(poll_desc* d, const netpoller& np) {
 
 bool deadline_passed(std::int64_t dl) noexcept { return dl != 0 && now_ns() >= dl; }
 
+// Step 1 of note 3, under mu: what a wait returns without waiting, if
+// anything (consuming `ready`); *dl gets the direction's deadline.
+std::optional<poll_status> settled(const poll_desc* d, poll_dir& dir, std::int64_t* dl) noexcept {
+  if (d->closing) return poll_status::closing;
+  if (dir.ready) {
+    dir.ready = false;
+    return poll_status::ready;
+  }
+  *dl = dir.deadline.load(std::memory_order_relaxed);
+  if (deadline_passed(*dl)) return poll_status::timed_out;
+  return std::nullopt;
+}
+
+// The time from now to an absolute steady deadline (at least zero).
+timespec time_until(std::int64_t deadline_ns) noexcept {
+  std::int64_t left = deadline_ns - now_ns();
+  if (left < 0) left = 0;
+  return timespec{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
+}
+
 poll_status thread_wait(poll_desc* d, poll_dir& dir, poll_mode mode) {
   prepare_thread_signal();
   const pthread_t self = pthread_self();
   std::unique_lock lk(d->mu);
   for (;;) {
-    if (d->closing) return poll_status::closing;
-    if (dir.ready) {
-      dir.ready = false;
-      return poll_status::ready;
-    }
-    const std::int64_t dl = dir.deadline.load(std::memory_order_relaxed);
-    if (deadline_passed(dl)) return poll_status::timed_out;
+    std::int64_t dl = 0;
+    if (const auto st = settled(d, dir, &dl)) return *st;
     dir.thread = self;
     dir.has_thread = true;
     const int fd = d->fd;
     lk.unlock();
     pollfd p{fd, static_cast<short>(mode == poll_mode::read ? (POLLIN | POLLRDHUP) : POLLOUT), 0};
-    timespec ts{};
-    timespec* tsp = nullptr;
-    if (dl != 0) {
-      std::int64_t left = dl - now_ns();
-      if (left < 0) left = 0;
-      ts.tv_sec = left / 1'000'000'000;
-      ts.tv_nsec = left % 1'000'000'000;
-      tsp = &ts;
-    }
-    const int n = ppoll(&p, 1, tsp, &t_sig.unblocked);
+    timespec ts = dl != 0 ? time_until(dl) : timespec{};
+    const int n = ppoll(&p, 1, dl != 0 ? &ts : nullptr, &t_sig.unblocked);
     lk.lock();
     if (dir.has_thread && pthread_equal(dir.thread, self)) dir.has_thread = false;
     if (n > 0) return poll_status::ready;
@@ -349,13 +357,8 @@ poll_status poll_wait(poll_desc* d, poll_mode mode) {
   const wait_reason why{mode == poll_mode::read ? "IO wait (read)" : "IO wait (write)", d, d->fd};
   if (d->epoll_gen != np.generation && !d->closing) add_to_epoll(d, np);
   for (;;) {
-    if (d->closing) return poll_status::closing;
-    if (dir.ready) {
-      dir.ready = false;
-      return poll_status::ready;
-    }
-    const std::int64_t dl = dir.deadline.load(std::memory_order_relaxed);
-    if (deadline_passed(dl)) return poll_status::timed_out;
+    std::int64_t dl = 0;
+    if (const auto st = settled(d, dir, &dl)) return *st;
     dir.fiber = me;
     lk.unlock();
     // seq_cst: the idle protocol and the deadlock detector read it
@@ -415,16 +418,8 @@ void netpoller::interrupt() noexcept {
 int netpoller::poll(std::int64_t deadline_ns) noexcept {
   epoll_event evs[kMaxEvents];
   const bool blocking = deadline_ns != 0;
-  timespec ts{};
-  timespec* tsp = &ts;  // zero: do not block
-  if (deadline_ns == INT64_MAX) {
-    tsp = nullptr;
-  } else if (blocking) {
-    std::int64_t left = deadline_ns - now_ns();
-    if (left < 0) left = 0;
-    ts.tv_sec = left / 1'000'000'000;
-    ts.tv_nsec = left % 1'000'000'000;
-  }
+  timespec ts = blocking && deadline_ns != INT64_MAX ? time_until(deadline_ns) : timespec{};  // zero: do not block
+  timespec* tsp = deadline_ns == INT64_MAX ? nullptr : &ts;
   int n = epoll_pwait2(epfd, evs, kMaxEvents, tsp, nullptr);
   if (n < 0 && errno == ENOSYS) {
     // Kernels before 5.11: millisecond resolution, rounded up.

@@ -36,6 +36,26 @@ namespace weft::io {
 namespace detail {
 struct socket_state;  // opaque: the descriptor, its poller registration, locks
 struct access;        // the implementation's way in (io/src)
+
+// What every weft::io object is: the owner of one socket_state. Move-only;
+// destroying it, or assigning another over it, closes the socket.
+class socket_handle {
+ public:
+  socket_handle(const socket_handle&) = delete;
+  socket_handle& operator=(const socket_handle&) = delete;
+
+ protected:
+  socket_handle() noexcept = default;
+  explicit socket_handle(socket_state* s) noexcept : s_(s) {}
+  socket_handle(socket_handle&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  socket_handle& operator=(socket_handle&& o) noexcept;
+  ~socket_handle();
+  void close_socket() noexcept;
+  bool socket_open() const noexcept;
+  int socket_fd() const noexcept;
+
+  socket_state* s_ = nullptr;
+};
 }  // namespace detail
 
 using clock = std::chrono::steady_clock;
@@ -46,15 +66,12 @@ class timeout_error : public std::system_error {
   explicit timeout_error(const char* what);
 };
 
-class tcp_stream {
+class tcp_stream : detail::socket_handle {
  public:
   // Not connected: every call but close() and is_open() throws.
   tcp_stream() noexcept = default;
-  ~tcp_stream();
-  tcp_stream(tcp_stream&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
-  tcp_stream& operator=(tcp_stream&& o) noexcept;
-  tcp_stream(const tcp_stream&) = delete;
-  tcp_stream& operator=(const tcp_stream&) = delete;
+  tcp_stream(tcp_stream&&) noexcept = default;
+  tcp_stream& operator=(tcp_stream&&) noexcept = default;
 
   // Connects to addr, trying each address it resolves to in turn. Throws
   // std::system_error (ECONNREFUSED, ...); with a timeout, timeout_error
@@ -75,9 +92,9 @@ class tcp_stream {
   void shutdown_write();
   // Closes the stream: wakes every fiber or thread parked on it with an
   // error. Idempotent; the destructor calls it.
-  void close() noexcept;
+  void close() noexcept { close_socket(); }
   // Open: connected and not closed.
-  bool is_open() const noexcept;
+  bool is_open() const noexcept { return socket_open(); }
   explicit operator bool() const noexcept { return is_open(); }
 
   void set_deadline(clock::time_point t);  // both directions
@@ -91,22 +108,18 @@ class tcp_stream {
   std::string remote_address() const;
   std::uint16_t local_port() const;
   // The kernel fd, for getsockopt and the like (owned by the stream).
-  int native_handle() const noexcept;
+  int native_handle() const noexcept { return socket_fd(); }
 
  private:
   friend struct detail::access;
-  explicit tcp_stream(detail::socket_state* s) noexcept : s_(s) {}
-  detail::socket_state* s_ = nullptr;
+  explicit tcp_stream(detail::socket_state* s) noexcept : socket_handle(s) {}
 };
 
-class tcp_listener {
+class tcp_listener : detail::socket_handle {
  public:
   tcp_listener() noexcept = default;
-  ~tcp_listener();
-  tcp_listener(tcp_listener&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
-  tcp_listener& operator=(tcp_listener&& o) noexcept;
-  tcp_listener(const tcp_listener&) = delete;
-  tcp_listener& operator=(const tcp_listener&) = delete;
+  tcp_listener(tcp_listener&&) noexcept = default;
+  tcp_listener& operator=(tcp_listener&&) noexcept = default;
 
   // bind + listen (SO_REUSEADDR; backlog 0: the system's maximum,
   // somaxconn). Throws std::system_error (EADDRINUSE, ...).
@@ -120,25 +133,19 @@ class tcp_listener {
   // are free.
   tcp_stream accept();
   // Wakes every fiber or thread parked in accept() with an error.
-  void close() noexcept;
-  bool is_open() const noexcept;
+  void close() noexcept { close_socket(); }
+  bool is_open() const noexcept { return socket_open(); }
   explicit operator bool() const noexcept { return is_open(); }
   // A deadline for accept (Go's SetDeadline on a TCPListener).
   void set_deadline(clock::time_point t);
-  int native_handle() const noexcept;
-
- private:
-  detail::socket_state* s_ = nullptr;
+  int native_handle() const noexcept { return socket_fd(); }
 };
 
-class udp_socket {
+class udp_socket : detail::socket_handle {
  public:
   udp_socket() noexcept = default;
-  ~udp_socket();
-  udp_socket(udp_socket&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
-  udp_socket& operator=(udp_socket&& o) noexcept;
-  udp_socket(const udp_socket&) = delete;
-  udp_socket& operator=(const udp_socket&) = delete;
+  udp_socket(udp_socket&&) noexcept = default;
+  udp_socket& operator=(udp_socket&&) noexcept = default;
 
   static udp_socket bind(std::string_view addr);
   std::uint16_t local_port() const;
@@ -152,15 +159,12 @@ class udp_socket {
   std::size_t recv_from(std::span<std::byte> buf, std::string* from = nullptr);
   std::size_t recv_from(char* buf, std::size_t n, std::string* from = nullptr);
 
-  void close() noexcept;
-  bool is_open() const noexcept;
+  void close() noexcept { close_socket(); }
+  bool is_open() const noexcept { return socket_open(); }
   void set_deadline(clock::time_point t);
   void set_read_deadline(clock::time_point t);
   void set_write_deadline(clock::time_point t);
-  int native_handle() const noexcept;
-
- private:
-  detail::socket_state* s_ = nullptr;
+  int native_handle() const noexcept { return socket_fd(); }
 };
 
 // Waits until a pollable fd of the caller's own (a pipe, eventfd, timerfd,
@@ -168,15 +172,13 @@ class udp_socket {
 // (or blocking the thread). The fd must be non-blocking; weft does not
 // close it. For fds used this way repeatedly, an fd_watch keeps the
 // poller registration.
-class fd_watch {
+class fd_watch : detail::socket_handle {
  public:
   fd_watch() noexcept = default;
   explicit fd_watch(int fd);  // registers fd (it stays the caller's)
-  ~fd_watch();                // unregisters; never closes fd
-  fd_watch(fd_watch&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
-  fd_watch& operator=(fd_watch&& o) noexcept;
-  fd_watch(const fd_watch&) = delete;
-  fd_watch& operator=(const fd_watch&) = delete;
+  // Destruction unregisters the fd; it never closes it.
+  fd_watch(fd_watch&&) noexcept = default;
+  fd_watch& operator=(fd_watch&&) noexcept = default;
 
   // Return once the fd may be readable (writable): readiness is edge-based,
   // so the caller tries its call, and waits again on EAGAIN. Throws
@@ -184,11 +186,8 @@ class fd_watch {
   void wait_readable(clock::time_point deadline = {});
   void wait_writable(clock::time_point deadline = {});
   // Wakes every waiter with an error; later waits fail at once.
-  void cancel() noexcept;
-  int fd() const noexcept;
-
- private:
-  detail::socket_state* s_ = nullptr;
+  void cancel() noexcept { close_socket(); }
+  int fd() const noexcept { return socket_fd(); }
 };
 
 }  // namespace weft::io

@@ -940,8 +940,11 @@ TEST_P(io_fibers, deadline_for_writes_on_a_full_buffer) {
         // The write deadline leaves reads alone.
         p.server.write("r");
         EXPECT_EQ(read_exact(p.client, 1), "r");
-        // Cleared: a write completes once the peer drains.
+        // Cleared: a write completes once the peer drains (through a wider
+        // window again: a tiny one waits on TCP's persist timer).
         p.client.set_write_deadline({});
+        const int wide = 1 << 20;
+        ::setsockopt(p.server.native_handle(), SOL_SOCKET, SO_RCVBUF, &wide, sizeof wide);
         auto drain = spawn([&] { return read_to_eof(p.server).size(); });
         p.client.write("tail");
         p.client.shutdown_write();
@@ -1441,6 +1444,11 @@ TEST_P(io_fibers, fd_exhaustion_is_an_error_the_server_survives) {
         auto l = tcp_listener::bind("127.0.0.1:0");
         const std::string addr = loopback(l.local_port());
         { auto warm = connect_pair(l); }  // the poller and its fds exist
+        // UBSan's vptr check tests an object's memory with a pipe the first
+        // time it meets a dynamic type; at the fd limit that pipe fails and
+        // it reports a bogus "invalid vptr". Meet every type the checks
+        // below use (the exception, its error category) while fds are free.
+        EXPECT_ERRC(outcome([] { throw std::system_error(EMFILE, std::generic_category()); }), too_many_files_open);
         // The limit bounds fd numbers, and new fds take the lowest free
         // ones: put it where 64 numbers below it are free (fds open above
         // it, say inherited ones, stay usable).
@@ -1698,12 +1706,14 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
   wrong_error = 0;
   int pipe_fds[2];
   ASSERT_EQ(::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC), 0);
-  constexpr int kFibers = 4 + 4 + 1 + 1;
+  constexpr int kFibers = 4 + 4 + 1 + 1 + 1;
   run(
       [&] {
         auto l = std::make_shared<tcp_listener>(tcp_listener::bind("127.0.0.1:0"));
         auto ps = std::make_shared<std::vector<stream_pair>>();
         for (int i = 0; i < 4; i++) ps->push_back(connect_pair(*l));
+        auto full = std::make_shared<stream_pair>(connect_pair(*l));  // before the acceptors take l
+        shrink_buffers(full->client, full->server);
         auto u = std::make_shared<udp_socket>(udp_socket::bind("127.0.0.1:0"));
         auto w = std::make_shared<fd_watch>(pipe_fds[0]);
         for (int i = 0; i < 4; i++) go([l] {
@@ -1728,6 +1738,14 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
           try {
             char b[8];
             u->recv_from(b, sizeof b);
+          } catch (const std::system_error&) {
+            wrong_error++;
+          }
+        });
+        go([full] {
+          guard g;
+          try {
+            full->client.write(big_payload());  // parked: the peer never reads
           } catch (const std::system_error&) {
             wrong_error++;
           }
@@ -2060,13 +2078,51 @@ TEST_F(io_threads, plain_threads_and_fibers_share_io_while_a_runtime_runs) {
         std::thread closer([&p] { p.client.close(); });
         EXPECT_ERRC(reader.join(), bad_file_descriptor);
 
+        // On one stream at once: a fiber parked in read, a plain thread
+        // blocked writing (the peer drains slowly), and a plain thread
+        // moving the fiber's deadline earlier.
+        auto q = connect_pair();
+        q.client.set_read_deadline(clk::now() + 60s);
+        std::atomic<bool> q_in_read{false};
+        auto q_reader = spawn([&] {
+          q_in_read = true;
+          return outcome([&] {
+            char b;
+            q.client.read(&b, 1);
+          });
+        });
+        while (!q_in_read.load()) yield();
+        io_result thread_write;
+        // More than default loopback buffers hold (shrunk ones would crawl:
+        // a 4 KiB receive window waits on TCP's persist timer).
+        static const std::string huge(16 << 20, 'h');
+        std::thread writer([&q, &thread_write] { thread_write = outcome([&q] { q.client.write(huge); }); });
+        auto drain = spawn([&q] {
+          std::size_t got = 0;
+          char b[4096];
+          while (got < huge.size()) {
+            const std::size_t n = q.server.read(b, sizeof b);
+            if (n == 0) break;
+            got += n;
+            if (got % 16 == 0) yield();
+          }
+          return got;
+        });
+        sleep_for(20ms);
+        std::thread mover([&q] { q.client.set_read_deadline(clk::now() + 10ms); });
+        EXPECT_TIMEOUT(q_reader.join());
+        EXPECT_EQ(drain.join(), huge.size());
+
         blocking([&] {
           closer.join();
+          writer.join();
+          mover.join();
           for (auto& t : clients) t.join();
           tserver.join();
         });
         server.join();
         for (long v : ok) EXPECT_EQ(v, rounds);
+        EXPECT_NO_ERROR(thread_write);
       },
       {.workers = 2, .on_deadlock = deadlock_action::throw_in_run});
 }

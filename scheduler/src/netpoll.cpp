@@ -415,7 +415,7 @@ void netpoller::interrupt() noexcept {
   }
 }
 
-int netpoller::poll(std::int64_t deadline_ns) noexcept {
+int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
   epoll_event evs[kMaxEvents];
   const bool blocking = deadline_ns != 0;
   timespec ts = blocking && deadline_ns != INT64_MAX ? time_until(deadline_ns) : timespec{};  // zero: do not block
@@ -454,16 +454,18 @@ int netpoller::poll(std::int64_t deadline_ns) noexcept {
   // worker's LIFO next slot and deque.
   if (chain.n != 0) {
     rt.injected.push_chain(chain.first, chain.last, chain.n);
-    rt.notify_work();
+    // A lone fiber for a worker that is about to look for work needs no
+    // one else woken (a futex wake costs both cores more than it saves).
+    if (chain.n > 1 || !caller_runs_one) rt.notify_work();
   }
   return woken;
 }
 
-bool netpoller::poll_now() noexcept {
+bool netpoller::poll_now(bool caller_runs_one) noexcept {
   if (waiters.load(std::memory_order_relaxed) == 0) return false;
   // Acquire/release: one poller at a time; the flag protects nothing else.
   if (busy.load(std::memory_order_relaxed) || busy.exchange(true, std::memory_order_acquire)) return false;
-  const int woken = poll(0);
+  const int woken = poll(0, caller_runs_one);
   busy.store(false, std::memory_order_release);
   return woken > 0;
 }

@@ -37,13 +37,15 @@ struct netpoller {
   void interrupt() noexcept;
   // Polls once. timeout_ns: 0 does not block; INT64_MAX blocks until an
   // event or interrupt(); else the absolute steady deadline. Readies the
-  // fibers whose fds fired. Only one caller at a time (busy).
+  // fibers whose fds fired (netpoll.cpp note 8). `caller_runs_one`: the
+  // calling worker looks for work next, so one readied fiber needs no
+  // other worker woken. Only one caller at a time (busy).
   // Returns how many waiters were woken.
-  int poll(std::int64_t deadline_ns) noexcept;
+  int poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept;
   runtime& rt;
   explicit netpoller(runtime& r) noexcept : rt(r) {}
   // A non-blocking poll if nobody else is polling; whether it woke anyone.
-  bool poll_now() noexcept;
+  bool poll_now(bool caller_runs_one) noexcept;
 };
 
 }  // namespace weft::detail

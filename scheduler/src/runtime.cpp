@@ -429,7 +429,7 @@ void worker::sleep_until_work() {
       // in earliest_timer() below.
       np.blocked_until.exchange(deadline, std::memory_order_seq_cst);
       const std::int64_t until = std::min(deadline, rt->earliest_timer());
-      if (wake_word.load(std::memory_order_seq_cst) == 0) np.poll(until);
+      if (wake_word.load(std::memory_order_seq_cst) == 0) np.poll(until, true);
       np.blocked_until.store(netpoller::kNotBlocked, std::memory_order_relaxed);
       polling.store(false, std::memory_order_seq_cst);
       np.busy.store(false, std::memory_order_release);

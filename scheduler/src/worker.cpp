@@ -305,7 +305,7 @@ fiber* worker::find_local() noexcept {
     // calls checkTimers on every pass), and so must I/O (a non-blocking
     // poll, unless a poller is blocked or another worker polls now).
     fire_timers();
-    rt->poll.poll_now();
+    rt->poll.poll_now(false);
     // The yield list first: a fiber that yielded runs within one tick
     // even while the shared queue never drains (a server whose poller keeps
     // it full); the shared queue is next, so it waits at most one pick more.
@@ -408,7 +408,7 @@ void worker::loop() {
     fiber* f = find_local();
     // Fibers waiting on fds whose edges nobody has collected: collect
     // them (non-blocking) before stealing or sleeping.
-    if (f == nullptr && rt->poll.poll_now()) f = find_local();
+    if (f == nullptr && rt->poll.poll_now(true)) f = find_local();
     if (f == nullptr) {
       // Spin: at most half the busy workers look for work at once.
       if (!spinning) {

@@ -254,3 +254,75 @@ int serve_main(int argc, char** argv) {
 }
 
 }  // namespace weft_bench
+
+// ---- iobusy: I/O while every worker runs CPU-bound fibers ----
+//
+// `weft-bench iobusy --workers=N --n=R [--busy=B]`: B fibers per worker
+// (default 1; 0 for the baseline) run CPU-bound chunks of ~20 us and yield
+// between them (cooperative: weft does not preempt), while one socket
+// ping-pong of R one-byte round trips runs over loopback. Prints the
+// `weft-bench:` line with the ping-pong's time; ops = R. The netpoller is
+// polled by the busy workers at the fairness tick (docs/io.md), so the
+// round trips complete at a pace set by the ticks, not never.
+
+namespace weft_bench {
+
+int iobusy_main(int argc, char** argv) {
+  config c;
+  c.scenario = "iobusy";
+  c.n = 10'000;
+  long busy = 1;
+  for (int i = 2; i < argc; i++) {
+    const std::string a = argv[i];
+    if (a.rfind("--workers=", 0) == 0) c.workers = static_cast<unsigned>(std::stoul(a.substr(10)));
+    else if (a.rfind("--n=", 0) == 0) c.n = std::stol(a.substr(4));
+    else if (a.rfind("--busy=", 0) == 0) busy = std::stol(a.substr(7));
+    else if (a != "--model=fibers") {
+      std::fprintf(stderr, "weft-bench iobusy: unknown argument %s\n", a.c_str());
+      return 2;
+    }
+  }
+  clk::duration elapsed{};
+  long done = 0;
+  weft::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        weft::wait_group spinners;
+        const long nbusy = busy * static_cast<long>(c.workers);
+        spinners.add(static_cast<int>(nbusy));
+        for (long i = 0; i < nbusy; i++)
+          weft::go([&] {
+            volatile unsigned long x = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+              const auto until = clk::now() + std::chrono::microseconds(20);
+              while (clk::now() < until) x = x + 1;
+              weft::yield();
+            }
+            spinners.done();
+          });
+        auto l = weft::io::tcp_listener::bind("127.0.0.1:0");
+        const std::string addr = "127.0.0.1:" + std::to_string(l.local_port());
+        weft::go([&l] {
+          auto s = l.accept();
+          char b;
+          while (s.read(&b, 1) == 1) s.write(std::string_view(&b, 1));
+        });
+        auto conn = weft::io::tcp_stream::connect(addr);
+        const auto t0 = clk::now();
+        char b = 'x';
+        for (long i = 0; i < c.n; i++) {
+          conn.write(std::string_view(&b, 1));
+          if (conn.read(&b, 1) != 1) break;
+          done++;
+        }
+        elapsed = clk::now() - t0;
+        conn.close();
+        stop.store(true);
+        spinners.wait();
+      },
+      {.workers = c.workers});
+  report(c, done, elapsed, c.n, "busy_per_worker=" + std::to_string(busy));
+  return done == c.n ? 0 : 1;
+}
+
+}  // namespace weft_bench

@@ -447,12 +447,13 @@ long default_n(const std::string& s) {
 // serve http|echo ...`, with their own arguments.
 namespace weft_bench {
 int serve_main(int argc, char** argv);
+int iobusy_main(int argc, char** argv);
 }
 
 int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "serve") == 0) {
+  if (argc >= 2 && (std::strcmp(argv[1], "serve") == 0 || std::strcmp(argv[1], "iobusy") == 0)) {
 #ifdef WEFT_BENCH_HAVE_IO
-    return weft_bench::serve_main(argc, argv);
+    return std::strcmp(argv[1], "serve") == 0 ? weft_bench::serve_main(argc, argv) : weft_bench::iobusy_main(argc, argv);
 #else
     std::fprintf(stderr, "weft-bench: serve needs weft::io, which this build does not have\n");
     return 2;
@@ -464,6 +465,7 @@ int main(int argc, char** argv) {
                  "                  sieve|workerpool|cpusplit|latency|fileio|scale\n"
                  "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N]\n"
                  "       weft-bench serve http|echo [--model=fibers|threads] [--workers=N] [--port=P]\n"
+                 "       weft-bench iobusy [--workers=N] [--n=ROUND_TRIPS] [--busy=FIBERS_PER_WORKER]\n"
                  "--model=condvar (threads over a std::mutex + std::condition_variable queue) runs pingpong and "
                  "mpmc only.\n");
     return 2;

@@ -6,6 +6,10 @@
 
 namespace weft {
 
+namespace {
+constexpr std::int64_t kYieldPollNs = 50'000;  // an epoll_wait(0) per 50 us of CPU work: ~1%
+}  // namespace
+
 void yield() {
   detail::worker* w = detail::this_worker();
   if (w == nullptr) {
@@ -14,6 +18,13 @@ void yield() {
   }
   detail::fiber* self = w->current;
   if (w->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
+  // A fiber that yields between CPU-bound chunks may keep every worker
+  // busy: while fibers wait on fds, poll if nobody has for kYieldPollNs
+  // (the fairness tick alone would poll only every 61 chunks).
+  detail::netpoller& np = w->rt->poll;
+  if (np.waiters.load(std::memory_order_relaxed) > 0 &&
+      detail::now_ns() - np.last_poll.load(std::memory_order_relaxed) >= kYieldPollNs)
+    np.poll_now(false);
   detail::fiber* to = w->find_local();
   // Nothing else to run here: a sleeper whose time has come is (a fiber
   // polling with yield must not starve this worker's timers).

@@ -616,12 +616,6 @@ std::optional<net_record> run_once(const net_cell& c, const net_options& o, std:
   return rec;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 void summarize(row& r) {
   std::vector<double> rate, p50, p99, peak, per_conn, idle_rss, cpu;
   long established = 0;

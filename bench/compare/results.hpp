@@ -3,11 +3,19 @@
 // the plots (plots.cpp).
 #pragma once
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace weft_compare {
+
+// The median of a non-empty sample (the mean of the middle two when even).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
 
 // What one run of a network cell measured (net_scenarios.cpp): the load
 // generator's figures and the server's memory, read from /proc.

@@ -95,6 +95,7 @@ using weft_compare::row;
 using weft_compare::row_status;
 using weft_compare::run_info;
 using weft_compare::run_record;
+using weft_compare::median;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -609,12 +610,6 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
 
 // ---------------------------------------------------------------------------
 // One row of the table: a (scenario, model) pair and its runs
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 
 void summarize(row& r) {
   std::vector<double> times, rss, bpt;

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -138,6 +140,34 @@ std::string format(const sock_addr& a) {
     return out;
   }
   return "?";
+}
+
+int bind_socket(std::string_view addr, int type, int backlog) {
+  const auto addrs = resolve(addr, type, true);
+  int last_err = EADDRNOTAVAIL;
+  for (const auto& a : addrs) {
+    const int fd = ::socket(a.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      last_err = errno;
+      continue;
+    }
+    const int one = 1;
+    if (type == SOCK_STREAM) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (a.family() == AF_INET6) {
+      // Dual-stack for the wildcard address, as Go; a specific v6 address
+      // is v6 only either way.
+      const int v6only = 0;
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+    }
+    if (::bind(fd, a.get(), a.len) != 0 || (backlog > 0 && ::listen(fd, backlog) != 0)) {
+      last_err = errno;
+      ::close(fd);
+      continue;
+    }
+    return fd;
+  }
+  throw std::system_error(last_err, std::generic_category(),
+                          std::string("weft::io: ") + (backlog > 0 ? "listen on '" : "bind '") + std::string(addr) + "'");
 }
 
 std::uint16_t port_of(const sock_addr& a) noexcept {

@@ -135,6 +135,11 @@ struct sock_addr {
 // (EINVAL for a malformed address, EHOSTUNREACH... for lookups).
 std::vector<sock_addr> resolve(std::string_view addr, int socktype, bool passive);
 std::string format(const sock_addr& a);
+// A non-blocking socket of `type` bound to the first address of `addr` that
+// takes it (SO_REUSEADDR for streams; IPv6 dual-stack), listening with
+// `backlog` if it is positive. Returns the fd or throws std::system_error
+// with the last address's errno.
+int bind_socket(std::string_view addr, int type, int backlog);
 std::uint16_t port_of(const sock_addr& a) noexcept;
 sock_addr local_of(int fd);
 sock_addr peer_of(int fd);

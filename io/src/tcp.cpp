@@ -198,33 +198,11 @@ std::uint16_t tcp_stream::local_port() const {
 // ---- tcp_listener ----
 
 tcp_listener tcp_listener::bind(std::string_view addr, int backlog) {
-  const auto addrs = detail::resolve(addr, SOCK_STREAM, true);
-  int last_err = EADDRNOTAVAIL;
-  for (const auto& a : addrs) {
-    int fd = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_err = errno;
-      continue;
-    }
-    const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (a.family() == AF_INET6) {
-      // Dual-stack for the wildcard address, as Go; a specific v6 address
-      // is v6 only either way.
-      const int v6only = 0;
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    }
-    // Linux caps the backlog at net.core.somaxconn silently.
-    if (::bind(fd, a.get(), a.len) != 0 || ::listen(fd, backlog > 0 ? backlog : INT_MAX) != 0) {
-      last_err = errno;
-      ::close(fd);
-      continue;
-    }
-    tcp_listener l;
-    l.s_ = socket_state::adopt(fd);
-    return l;
-  }
-  throw std::system_error(last_err, std::generic_category(), "weft::io: listen on '" + std::string(addr) + "'");
+  // Linux caps the backlog at net.core.somaxconn silently.
+  const int fd = detail::bind_socket(addr, SOCK_STREAM, backlog > 0 ? backlog : INT_MAX);
+  tcp_listener l;
+  l.s_ = socket_state::adopt(fd);
+  return l;
 }
 
 std::uint16_t tcp_listener::local_port() const {

@@ -18,28 +18,10 @@ using detail::throw_errno;
 namespace wd = weft::detail;
 
 udp_socket udp_socket::bind(std::string_view addr) {
-  const auto addrs = detail::resolve(addr, SOCK_DGRAM, true);
-  int last_err = EADDRNOTAVAIL;
-  for (const auto& a : addrs) {
-    const int fd = ::socket(a.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      last_err = errno;
-      continue;
-    }
-    if (a.family() == AF_INET6) {
-      const int v6only = 0;
-      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-    }
-    if (::bind(fd, a.get(), a.len) != 0) {
-      last_err = errno;
-      ::close(fd);
-      continue;
-    }
-    udp_socket u;
-    u.s_ = socket_state::adopt(fd);
-    return u;
-  }
-  throw std::system_error(last_err, std::generic_category(), "weft::io: udp bind '" + std::string(addr) + "'");
+  const int fd = detail::bind_socket(addr, SOCK_DGRAM, 0);
+  udp_socket u;
+  u.s_ = socket_state::adopt(fd);
+  return u;
 }
 
 std::uint16_t udp_socket::local_port() const {

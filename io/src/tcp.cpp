@@ -197,6 +197,8 @@ std::uint16_t tcp_stream::local_port() const {
 
 // ---- tcp_listener ----
 
+tcp_listener tcp_listener::bind(std::string_view addr) { return bind(addr, 0); }
+
 tcp_listener tcp_listener::bind(std::string_view addr, int backlog) {
   // Linux caps the backlog at net.core.somaxconn silently.
   const int fd = detail::bind_socket(addr, SOCK_STREAM, backlog > 0 ? backlog : INT_MAX);

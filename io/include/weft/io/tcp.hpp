@@ -121,9 +121,10 @@ class tcp_listener : detail::socket_handle {
   tcp_listener(tcp_listener&&) noexcept = default;
   tcp_listener& operator=(tcp_listener&&) noexcept = default;
 
-  // bind + listen (SO_REUSEADDR; backlog 0: the system's maximum,
-  // somaxconn). Throws std::system_error (EADDRINUSE, ...).
-  static tcp_listener bind(std::string_view addr, int backlog = 0);
+  // bind + listen (SO_REUSEADDR; the backlog is the system's maximum,
+  // somaxconn, unless given). Throws std::system_error (EADDRINUSE, ...).
+  static tcp_listener bind(std::string_view addr);
+  static tcp_listener bind(std::string_view addr, int backlog);
   std::uint16_t local_port() const;
   std::string local_address() const;
 

@@ -159,32 +159,6 @@ std::vector<std::string> server_command(const net_model& m, load kind, const net
   return {};
 }
 
-long read_long(const char* path) {
-  std::ifstream in(path);
-  long v = 0;
-  return in >> v ? v : 0;
-}
-
-// Note 6: why one thread per connection cannot hold `conns`, or nullopt.
-std::optional<std::string> thread_limit(long conns) {
-  rlimit nproc{};
-  const long user = getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY
-                        ? static_cast<long>(nproc.rlim_cur)
-                        : 0;
-  const struct {
-    const char* name;
-    long value;
-  } limits[] = {{"pid_max", read_long("/proc/sys/kernel/pid_max")},
-                {"threads-max", read_long("/proc/sys/kernel/threads-max")},
-                {"vm.max_map_count / 2", read_long("/proc/sys/vm/max_map_count") / 2},
-                {"ulimit -u", user}};
-  for (const auto& l : limits) {
-    if (l.value > 0 && conns > l.value / 10 * 9)
-      return "n/a: thread limit (" + std::to_string(conns) + " threads, " + l.name + " " + std::to_string(l.value) + ")";
-  }
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------
 // Child processes
 

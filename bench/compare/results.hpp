@@ -10,6 +10,11 @@
 
 namespace weft_compare {
 
+// Why `live` threads at once exceed this machine's thread limits (pid_max,
+// threads-max, vm.max_map_count, RLIMIT_NPROC, each with 10% kept for the
+// rest of the system), as a table cell, or nullopt (weft_compare.cpp).
+std::optional<std::string> thread_limit(long live);
+
 // The median of a non-empty sample (the mean of the middle two when even).
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -388,19 +388,11 @@ std::string utc_now() {
 }
 
 
-// Note 5: why 1:1 threads cannot run a size, or nullopt if they can.
-std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
-  const std::string_view p = s.program;
-  long live = 0;  // threads alive at the same time
-  if (p == "skynet") {
-    for (long level = 1; level <= n; level *= 10) live += level;
-  } else if (p == "parked" || p == "spawn" || p == "scale" || p == "latency" || p == "fileio") {
-    live = n;  // every task is started before the first finishes (or may be)
-  } else if (p == "sieve") {
-    live = n + 1;  // a filter per prime, and the generator
-  } else if (p == "cpusplit") {
-    live = (n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
-  }
+}  // namespace
+
+// Note 5 (also for the network runner): why `live` threads at once exceed
+// this machine's limits, or nullopt.
+std::optional<std::string> weft_compare::thread_limit(long live) {
   rlimit nproc{};
   const long user_limit = getrlimit(RLIMIT_NPROC, &nproc) == 0 && nproc.rlim_cur != RLIM_INFINITY
                               ? static_cast<long>(nproc.rlim_cur)
@@ -426,6 +418,24 @@ std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+// Note 5: why 1:1 threads cannot run a size, or nullopt if they can.
+std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
+  const std::string_view p = s.program;
+  long live = 0;  // threads alive at the same time
+  if (p == "skynet") {
+    for (long level = 1; level <= n; level *= 10) live += level;
+  } else if (p == "parked" || p == "spawn" || p == "scale" || p == "latency" || p == "fileio") {
+    live = n;  // every task is started before the first finishes (or may be)
+  } else if (p == "sieve") {
+    live = n + 1;  // a filter per prime, and the generator
+  } else if (p == "cpusplit") {
+    live = (n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
+  }
+  return weft_compare::thread_limit(live);
 }
 
 // Resident bytes of one parked Boost.Fiber fiber (128 KiB malloc'd stack),

@@ -83,8 +83,8 @@ TEST_P(netpoll, eof_that_came_with_the_last_data_is_seen_by_the_next_read) {
 //   2. the fiber yields: it goes to the yield list, which the worker looked
 //      at only after the shared queue, even at the tick;
 //   3. every pick found the shared queue non-empty: the fiber never ran
-//      again while the load lasted (a p99 of 40x the median in an echo
-//      server on one worker).
+//      again while the load lasted (an echo server's slowest requests
+//      waited behind every later batch).
 // The tick now looks at the yield list first.
 TEST_P(netpoll, a_yielded_fiber_runs_while_the_shared_queue_never_drains) {
   weft::run(

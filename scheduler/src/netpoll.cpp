@@ -50,8 +50,7 @@
 //    them FIFO (find_global), and they are stealable at once. Readied onto
 //    the poller's own LIFO next slot and deque instead, the newest
 //    connection would run first and, under a steady load on one worker,
-//    the oldest would wait behind every later batch (a p99 of 40x the
-//    median on one worker with 1,000 echo connections). Go injects netpoll
+//    the oldest would wait behind every later batch. Go injects netpoll
 //    results into the global queue too (injectglist).
 //
 // Rejected: a waiter list per direction (Photon's EALREADY shows the need
@@ -217,6 +216,9 @@ int wake_dir(poll_dir& d, bool edge, ready_chain* chain = nullptr) noexcept {
     if (chain == nullptr) {
       unpark(*p);
     } else if (fiber* f = unpark_take(*p)) {
+      // unpark_take's CAS (kParked -> kEmpty) gave the fiber to us alone:
+      // until the chain is pushed it is runnable but on no queue, so its
+      // run-queue link `next` is ours to use.
       f->next = nullptr;
       (chain->last != nullptr ? chain->last->next : chain->first) = f;
       chain->last = f;

@@ -11,6 +11,12 @@ namespace weft::detail {
 struct runtime;
 
 struct netpoller {
+  explicit netpoller(runtime& r) noexcept : rt(r) {}
+
+  runtime& rt;
+  // epfd, evfd and generation are written by start() before run() publishes
+  // the runtime (g_runtime's release store) and read only by threads that
+  // found it through the_runtime() (acquire), so plain fields suffice.
   int epfd = -1;
   int evfd = -1;      // level-triggered in epfd; only a blocking poll reads it
   std::uint32_t generation = 0;  // this runtime's epoll; descriptors record it
@@ -42,8 +48,6 @@ struct netpoller {
   // other worker woken. Only one caller at a time (busy).
   // Returns how many waiters were woken.
   int poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept;
-  runtime& rt;
-  explicit netpoller(runtime& r) noexcept : rt(r) {}
   // A non-blocking poll if nobody else is polling; whether it woke anyone.
   bool poll_now(bool caller_runs_one) noexcept;
 };

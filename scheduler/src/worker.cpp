@@ -436,8 +436,7 @@ void worker::loop() {
       // Not while fibers wait on fds: their work arrives through the
       // poller, which a sleeper blocked in epoll_wait gets as soon as a
       // spinner would, and the spin would only take the CPU from the
-      // programs on the other end of the sockets (a load generator on the
-      // same cores lost ~25% of its requests to it).
+      // programs on the other end of the sockets.
       if (spinning && rt->poll.waiters.load(std::memory_order_relaxed) == 0) {
         const std::int64_t now = now_ns();
         if (spin_since == 0) spin_since = now;

@@ -246,9 +246,10 @@ class io_warm_up : public ::testing::Environment {
 };
 [[maybe_unused]] ::testing::Environment* const g_warm_up = ::testing::AddGlobalTestEnvironment(new io_warm_up);
 
-// The fixtures add an fd leak check to the fiber leak check: every socket a
-// test opened is closed in the kernel once run() has returned.
-class io_fibers : public weft::test::workers {
+// The fixtures add an fd leak check and the hang guard to a leak-checked
+// base: every socket a test opened is closed in the kernel once it ends.
+template <class Base>
+class fd_checked : public Base {
  protected:
   void SetUp() override {
     fds_ = open_fds().size();
@@ -256,7 +257,7 @@ class io_fibers : public weft::test::workers {
   }
   void TearDown() override {
     guard_.reset();
-    weft::test::workers::TearDown();
+    Base::TearDown();
     EXPECT_EQ(open_fds().size(), fds_) << "fds leaked";
   }
 
@@ -265,22 +266,8 @@ class io_fibers : public weft::test::workers {
   std::optional<hang_guard> guard_;
 };
 
-class io_threads : public weft::test::leak_checked {
- protected:
-  void SetUp() override {
-    fds_ = open_fds().size();
-    guard_.emplace();
-  }
-  void TearDown() override {
-    guard_.reset();
-    weft::test::leak_checked::TearDown();
-    EXPECT_EQ(open_fds().size(), fds_) << "fds leaked";
-  }
-
- private:
-  std::size_t fds_ = 0;
-  std::optional<hang_guard> guard_;
-};
+class io_fibers : public fd_checked<weft::test::workers> {};
+class io_threads : public fd_checked<weft::test::leak_checked> {};
 
 // ---- 1. no lost wake-up between EAGAIN and park ----
 

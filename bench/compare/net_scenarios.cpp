@@ -297,13 +297,7 @@ class child {
     const off_t size = lseek(err_, 0, SEEK_END);
     const off_t from = size > static_cast<off_t>(sizeof buf) ? size - static_cast<off_t>(sizeof buf) : 0;
     const ssize_t got = pread(err_, buf, sizeof buf, from);
-    std::string_view text(buf, got > 0 ? static_cast<std::size_t>(got) : 0);
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-    const std::size_t nl = text.rfind('\n');
-    std::string line(nl == std::string_view::npos ? text : text.substr(nl + 1));
-    std::replace(line.begin(), line.end(), '|', '/');  // keep markdown cells intact
-    if (line.size() > 80) line = line.substr(0, 77) + "...";
-    return line;
+    return last_line(std::string_view(buf, got > 0 ? static_cast<std::size_t>(got) : 0));
   }
 
   // Kills the child's whole group (if it still runs) and reaps it.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace weft_compare {
@@ -14,6 +15,16 @@ namespace weft_compare {
 // threads-max, vm.max_map_count, RLIMIT_NPROC, each with 10% kept for the
 // rest of the system), as a table cell, or nullopt (weft_compare.cpp).
 std::optional<std::string> thread_limit(long live);
+
+// Last non-empty line of `text`, shortened for a table cell.
+inline std::string last_line(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  const std::size_t nl = text.rfind('\n');
+  std::string line(nl == std::string_view::npos ? text : text.substr(nl + 1));
+  std::replace(line.begin(), line.end(), '|', '/');  // keep markdown cells intact
+  if (line.size() > 80) line = line.substr(0, 77) + "...";
+  return line;
+}
 
 // The median of a non-empty sample (the mean of the middle two when even).
 inline double median(std::vector<double> v) {

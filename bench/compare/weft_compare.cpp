@@ -95,6 +95,7 @@ using weft_compare::row;
 using weft_compare::row_status;
 using weft_compare::run_info;
 using weft_compare::run_record;
+using weft_compare::last_line;
 using weft_compare::median;
 
 namespace fs = std::filesystem;
@@ -464,16 +465,6 @@ struct child_outcome {
   long max_rss_kib = 0;
   int exit_status = 0;  // when it exited (rather than crashed or timed out)
 };
-
-// Last non-empty line of `text`, shortened for a table cell.
-std::string last_line(std::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
-  const std::size_t nl = text.rfind('\n');
-  std::string line(nl == std::string_view::npos ? text : text.substr(nl + 1));
-  std::replace(line.begin(), line.end(), '|', '/');  // keep markdown cells intact
-  if (line.size() > 80) line = line.substr(0, 77) + "...";
-  return line;
-}
 
 child_outcome os_error(const char* what) {
   child_outcome c;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the plain build (with -Werror), then the whole suite under
-# ASan+UBSan and under TSan, then a consumer project built against an
-# installed weft (find_package). Set WEFT_TEST_ONLY=plain|asan|tsan|install
-# to run one stage; WEFT_STRESS=long for the soak sizes.
+# ASan+UBSan and under TSan, a smoke run of the microbenchmarks, then a
+# consumer project built against an installed weft (find_package). Set
+# WEFT_TEST_ONLY=plain|asan|tsan|micro|install to run one stage;
+# WEFT_STRESS=long for the soak sizes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/install-deps.sh"
@@ -31,6 +32,27 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 stage asan "$root/test-asan" -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 stage tsan "$root/test-tsan" -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=thread
+
+# The microbenchmarks (bench/micro) once each, as a smoke test: they build
+# with -Werror and every benchmark runs to the end; no timing is checked.
+# Only the weft-micro target is built (not the rest of bench/), RelWithDebInfo
+# so without LTO; a hang fails the stage after 5 minutes. Google Benchmark 1.7 (Debian 12) takes the minimum time as
+# a plain number of seconds.
+if [ -z "$only" ] || [ "$only" = micro ]; then
+  echo "=== weft tests: micro (weft-micro smoke run) ==="
+  dir="$root/test-micro"
+  rm -f "$dir/micro.json"
+  if cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON -DWEFT_BUILD_BENCH=ON \
+         -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_EXAMPLES=OFF >/dev/null &&
+     cmake --build "$dir" -j"$jobs" --target weft-micro &&
+     timeout 300 "$dir/bench/micro/weft-micro" --benchmark_min_time=0.001 --benchmark_format=json \
+         --benchmark_out="$dir/micro.json" --benchmark_out_format=json >/dev/null &&
+     grep -q '"benchmarks"' "$dir/micro.json"; then
+    echo "1 passed, 0 failed: weft-micro ($(grep -c '"run_name"' "$dir/micro.json") benchmarks ran)"
+  else
+    failed+=(micro)
+  fi
+fi
 
 if [ -z "$only" ] || [ "$only" = install ]; then
   echo "=== weft tests: install + find_package ==="

@@ -43,7 +43,7 @@ void fcontext_jump(benchmark::State& state) {
   for (auto _ : state) f = bctx::detail::jump_fcontext(f, nullptr).fctx;
   benchmark::DoNotOptimize(f);
 }
-BENCHMARK(fcontext_jump);
+BENCHMARK(fcontext_jump)->Apply(weft_micro::plain_timing);
 
 // One iteration: resume a boost::context::fiber that resumes its caller
 // straight back (two switches through the public callcc-style API, which
@@ -58,7 +58,7 @@ void boost_context_fiber(benchmark::State& state) {
   stop = true;
   f = std::move(f).resume();  // runs the fiber to its end
 }
-BENCHMARK(boost_context_fiber);
+BENCHMARK(boost_context_fiber)->Apply(weft_micro::plain_timing);
 
 // One iteration: std::this_thread::yield (sched_yield) with nothing else to
 // run on this thread's core, the 1:1 model's `yield`.

@@ -46,8 +46,9 @@ inline void arg_and_workers_sweep(benchmark::internal::Benchmark* b, const char*
   b->UseRealTime()->MeasureProcessCPUTime();
 }
 
-// Runs body() as the main fiber of a runtime with the benchmark's worker
-// count (its last argument). Call from the benchmark function, which Google
+// Runs body() as the main fiber of a runtime whose worker count is the
+// benchmark's argument number workers_arg (0 for workers_sweep, 1 for
+// arg_and_workers_sweep). Call from the benchmark function, which Google
 // Benchmark runs on a plain thread; body runs `for (auto _ : state)` itself.
 template <class F>
 void in_runtime(benchmark::State& state, int workers_arg, F&& body) {

@@ -32,8 +32,8 @@
 //    because each process runs one scenario. With --workers=1 the pool uses
 //    round_robin instead: Boost 1.74's work_stealing::pick_next() spins
 //    forever looking for a victim other than itself when it is the only
-//    thread and its queue runs dry (seen here: parked --workers=1 hung at
-//    100% CPU inside dispatch()).
+//    thread and its queue runs dry (parked --workers=1 hangs at 100% CPU
+//    inside dispatch()).
 // 2. suspend = true (the default, --idle=sleep). With suspend=false an idle
 //    worker spins in pick_next(), stealing in a loop, and burns a whole core
 //    whenever it has nothing to run (parked, the tail of spawn, pingpong when
@@ -48,20 +48,16 @@
 //    stealing, each helper's main fiber waits for shutdown with a timed wait
 //    in a loop (kHelperPoll = 1 ms), which makes its dispatcher sleep with a
 //    deadline instead of forever: an idle helper costs one wake-up per
-//    millisecond, not a spinning core. (Measured on the 2-core machine, spawn
-//    1e5 with a little work per fiber: untimed wait -> 0 fibers ran on the
-//    helper; 1 ms timed wait -> ~58% did.)
+//    millisecond, not a spinning core, and it does take part in the work
+//    (with an untimed wait a helper runs none of spawn's fibers; the figures
+//    are in docs/benchmarks.md, "Boost.Fiber's configuration").
 //    The price of sleeping is paid on cross-thread wake-ups (a futex wake of
 //    a sleeping thread per hand-off). It shows in pingpong, whose two fibers
-//    keep being split across the threads by stealing. Measured here with
-//    weft-compare, 5 runs of 1e6 round trips on 2 threads: medians of 0.4
-//    and 1.0 us per round trip in two sessions with suspend=true (single runs
-//    0.36-3.1 us), 2.6 us with suspend=false; 0.27 us on one thread.
-//    Shorter runs are noisier with suspend=true (1e5: 3-50 us per round
-//    trip, spin a steady 2.6 us), and spinning did not help skynet, spawn or
-//    parked either, so sleep stays the default. `--idle=spin` selects
-//    suspend=false for such comparisons; the output line then carries
-//    `variant=spin`.
+//    keep being split across the threads by stealing, and makes its short
+//    runs noisy; spinning costs a core whenever a worker is idle and does
+//    not help skynet, spawn or parked (docs/benchmarks.md), so sleep stays
+//    the default. `--idle=spin` selects suspend=false for such comparisons;
+//    the output line then carries `variant=spin`.
 // 3. Launch policy boost::fibers::launch::post everywhere (the new fiber is
 //    queued; the spawner keeps running), like `go f()`.
 // 4. Stacks: the default boost::fibers::default_stack, which is

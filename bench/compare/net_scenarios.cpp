@@ -482,7 +482,7 @@ struct net_cell {
 // connect 10,000 sockets here, and a server with one thread per connection
 // (or net/http) then answers in rounds of 10,000 requests that each take
 // more than a second on 2 shared cores (the client's one thread gets a
-// 1/10,000 share of the CPU while they run), so a 2 s window showed 0
+// 1/10,000 share of the CPU while they run), so a 2 s window would show 0
 // requests for them.
 int load_seconds(int mode, long conns = 0) {
   const int secs = mode == 0 ? 2 : mode == 1 ? 5 : 10;

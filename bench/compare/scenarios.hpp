@@ -54,11 +54,11 @@ inline constexpr scenario_spec kScenarios[] = {
     {"parked", "parked", {10'000, 100'000, 1'000'000}, {1'000, 10'000, 10'000}, false},
     // The channel layer: buffered (capacity 1024) and unbuffered channels,
     // select, and the mutex. n items (or lock rounds) in total. 10^6 even in
-    // --quick (10-250 ms a run): at 10^5 a run lasts ~10 ms, and its first
-    // few milliseconds, before the fibers have settled on their workers,
-    // weigh on the per-item figure (seen as 95-105 instead of 72-80 ns per
-    // select2 item on 2 workers). Boost.Fiber has no select, and its
-    // pingpong stays at 10^5 in --quick: 0.3-5 s per 10^5 round trips.
+    // --quick: at 10^5 a run lasts only milliseconds, and its first few,
+    // before the fibers have settled on their workers, weigh on the per-item
+    // figure (docs/benchmarks.md, "Sizes of the channel scenarios").
+    // Boost.Fiber has no select. pingpong (above) stays at 10^5 in --quick:
+    // Boost.Fiber takes seconds per 10^5 round trips.
     {"spsc", "spsc", {1'000'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},
     {"mpmc", "mpmc", {1'000'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, true},
     {"select2", "select2", {1'000'000, 1'000'000, 10'000'000}, {20'000, 200'000, 1'000'000}, false},

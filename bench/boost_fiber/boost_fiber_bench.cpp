@@ -10,7 +10,7 @@
 // status 3, which weft-compare reports as "n/a".
 //
 // It prints exactly one line on stdout, the format shared with weft-bench and
-// go-bench and parsed by weft-compare:
+// go-bench (bench/common/scenario_line.hpp) and parsed by weft-compare:
 //
 //   weft-bench: scenario=<s> model=boost-fiber workers=<w> n=<n> result=<int>
 //               elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [variant=spin]
@@ -99,6 +99,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/scenario_line.hpp"
 #include "../common/workloads.hpp"
 
 namespace {
@@ -622,7 +623,6 @@ bool is_power_of_10(long n) {
 int main(int argc, char** argv) {
   if (argc < 2) usage();
   const std::string scenario = argv[1];
-  long n = 0;
   if (scenario == "select2" || scenario == "select2b") {
     std::fprintf(stderr,
                  "boost-fiber-bench: %s is not supported: Boost.Fiber has no select over "
@@ -630,20 +630,8 @@ int main(int argc, char** argv) {
                  scenario.c_str());
     return kUnsupported;
   }
-  if (scenario == "skynet" || scenario == "yield" || scenario == "pingpong" ||
-      scenario == "spsc" || scenario == "mpmc" || scenario == "mutex") {
-    n = 1'000'000;
-  } else if (scenario == "spawn" || scenario == "parked") {
-    n = 100'000;
-  } else if (scenario == "sieve" || scenario == "fileio") {
-    n = 1'000;
-  } else if (scenario == "workerpool") {
-    n = 100'000;
-  } else if (scenario == "cpusplit") {
-    n = 1'000'000;
-  } else if (scenario == "latency" || scenario == "scale") {
-    n = 10'000;
-  } else {
+  long n = bench::default_n(scenario);
+  if (n == 0 || scenario == "idle") {
     std::fprintf(stderr, "boost-fiber-bench: unknown scenario '%s'\n", scenario.c_str());
     usage();
   }
@@ -700,12 +688,9 @@ int main(int argc, char** argv) {
     out = run_scale(n, w, suspend);
   }
 
-  std::printf(
-      "weft-bench: scenario=%s model=boost-fiber workers=%ld n=%ld result=%ld "
-      "elapsed_ns=%ld ops=%ld",
-      scenario.c_str(), workers, n, out.result, out.elapsed_ns, out.ops);
-  if (out.bytes_per_task) std::printf(" bytes_per_task=%ld", *out.bytes_per_task);
-  if (!suspend && scenario != "yield") std::printf(" variant=spin");
-  std::printf("\n");
+  std::string extra;
+  if (out.bytes_per_task) extra = "bytes_per_task=" + std::to_string(*out.bytes_per_task);
+  if (!suspend && scenario != "yield") extra += std::string(extra.empty() ? "" : " ") + "variant=spin";
+  bench::print_result_line(scenario, "boost-fiber", workers, n, out.result, out.elapsed_ns, out.ops, extra);
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <weft/weft.hpp>
 
+#include "common/scenario_line.hpp"
 #include "common/task_model.hpp"
 
 namespace weft_bench {
@@ -37,12 +38,11 @@ inline long rss_bytes() {
   return resident * sysconf(_SC_PAGESIZE);
 }
 
+// Prints the result line weft-compare parses (common/scenario_line.hpp).
 inline void report(const config& c, long result, clk::duration elapsed, long ops, const std::string& extra = "") {
-  std::printf("weft-bench: scenario=%s model=%s workers=%u n=%ld result=%ld elapsed_ns=%lld ops=%ld%s%s\n",
-              c.scenario.c_str(), c.fibers ? "fibers" : c.condvar ? "condvar" : "threads", c.fibers ? c.workers : 0,
-              c.n, result,
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count()), ops,
-              extra.empty() ? "" : " ", extra.c_str());
+  bench::print_result_line(c.scenario, c.fibers ? "fibers" : c.condvar ? "condvar" : "threads",
+                           c.fibers ? static_cast<long>(c.workers) : 0, c.n, result,
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(), ops, extra);
 }
 
 // The application-shaped scenarios (app_scenarios.cpp).

@@ -411,21 +411,6 @@ void run_idle(const config& c) {
   report(c, c.n, el, 1, extra);
 }
 
-long default_n(const std::string& s) {
-  if (s == "skynet") return 1000000;
-  if (s == "spawn") return 100000;
-  if (s == "yield" || s == "pingpong") return 1000000;
-  if (s == "spsc" || s == "mpmc" || s == "select2" || s == "select2b" || s == "mutex") return 1000000;
-  if (s == "parked") return 100000;
-  if (s == "idle") return 5000;
-  if (s == "sieve") return 1000;
-  if (s == "workerpool") return 100000;
-  if (s == "cpusplit") return 1000000;
-  if (s == "latency" || s == "scale") return 10000;
-  if (s == "fileio") return 1000;
-  return 0;
-}
-
 }  // namespace
 
 // The network servers (net_servers.cpp, built when weft::io is): `weft-bench
@@ -472,7 +457,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (c.n == 0) c.n = default_n(c.scenario);
+  if (c.n == 0) c.n = bench::default_n(c.scenario);
   if (c.condvar) {
     if (c.scenario == "pingpong") run_pingpong<cv_channels>(c);
     else if (c.scenario == "mpmc") run_mpmc<cv_channels>(c);

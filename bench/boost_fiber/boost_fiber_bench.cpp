@@ -91,7 +91,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -258,16 +257,6 @@ outcome run_yield(long n) {
 // ---------------------------------------------------------------------------
 // parked: resident memory per fiber blocked in pop() on one shared channel.
 
-long resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  long size_pages = 0, resident_pages = 0;
-  if (!(statm >> size_pages >> resident_pages)) {
-    std::fprintf(stderr, "boost-fiber-bench: cannot read /proc/self/statm\n");
-    std::exit(1);
-  }
-  return resident_pages * sysconf(_SC_PAGESIZE);
-}
-
 outcome run_parked(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   bf::unbuffered_channel<int> gate;  // nobody pushes; closed at the end
@@ -275,7 +264,7 @@ outcome run_parked(long n, unsigned workers, bool suspend) {
   std::atomic<long> woke{0};
 
   malloc_trim(0);  // the counterpart of Go's runtime.GC + debug.FreeOSMemory
-  const long before = resident_bytes();
+  const long before = bench::resident_bytes();
 
   const auto start = clock_type::now();
   for (long i = 0; i < n; ++i) {
@@ -291,7 +280,7 @@ outcome run_parked(long n, unsigned workers, bool suspend) {
   parked.wait();
   const long elapsed = nanos_since(start);  // the time to start n fibers that park
   boost::this_fiber::sleep_for(std::chrono::milliseconds(100));  // let the last ones block
-  const long after = resident_bytes();
+  const long after = bench::resident_bytes();
 
   gate.close();
   finished.wait();

@@ -1,11 +1,14 @@
 // What the C++ benchmark programs (weft-bench, boost-fiber-bench) share
-// about their scenarios: the size each runs at by default, and the one
-// output line weft-compare parses (weft_compare.cpp, design note 1).
+// about their scenarios: the size each runs at by default, the resident-set
+// reading of `parked`, and the one output line weft-compare parses
+// (weft_compare.cpp, design note 1).
 // bench/go/main.go carries the same table and line, written out again in
 // Go: change them together.
 //
-// Plain C++20; no weft, no Boost.
+// Plain C++20 and POSIX; no weft, no Boost.
 #pragma once
+
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -25,6 +28,17 @@ inline long default_n(std::string_view s) {
   if (s == "cpusplit") return 1'000'000;
   if (s == "latency" || s == "scale") return 10'000;
   return 0;
+}
+
+// The process's resident set now, in bytes (/proc/self/statm), or 0 if it
+// cannot be read.
+inline long resident_bytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * sysconf(_SC_PAGESIZE);
 }
 
 // Prints, and flushes, the result line on stdout:

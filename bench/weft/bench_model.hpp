@@ -5,8 +5,6 @@
 // either model.
 #pragma once
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -28,15 +26,6 @@ struct config : weft_models::model {
   bool condvar = false;  // with !fibers: cv_chan instead of weft::chan
   long n = 0;
 };
-
-inline long rss_bytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * sysconf(_SC_PAGESIZE);
-}
 
 // Prints the result line weft-compare parses (common/scenario_line.hpp).
 inline void report(const config& c, long result, clk::duration elapsed, long ops, const std::string& extra = "") {

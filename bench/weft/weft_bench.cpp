@@ -224,7 +224,7 @@ void run_parked(const config& c) {
   c.main_task([&] {
     auto ch = weft::make_chan<int>();
     weft::wait_group parked;  // as Go's version: done just before blocking
-    const long before = rss_bytes();
+    const long before = bench::resident_bytes();
     const auto t0 = clk::now();
     parked.add(c.n);
     for (long i = 0; i < c.n; i++) c.start([ch, &parked] {
@@ -236,7 +236,7 @@ void run_parked(const config& c) {
     // done() comes just before the receive: let the last ones block before
     // sampling.
     weft::sleep_for(std::chrono::milliseconds(100));
-    per = (rss_bytes() - before) / c.n;
+    per = (bench::resident_bytes() - before) / c.n;
     ch.close();
     if (!c.fibers) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   });

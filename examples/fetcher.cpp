@@ -32,8 +32,8 @@ namespace {
 // Wide margins (700 ms between the slowest fast answer and the deadline,
 // over 4 s between the deadline and the slow answers, which the server's
 // shutdown cuts short), so that a loaded machine or a sanitizer build does
-// not turn a fast request into a timeout (runs of the first version, with
-// 150 ms of margin, failed now and then while other builds ran).
+// not turn a fast request into a timeout (150 ms of margin is not enough
+// while other builds share the machine).
 constexpr auto deadline_after = 750ms;
 constexpr auto slow_delay = 5000ms;
 

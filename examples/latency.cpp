@@ -12,21 +12,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdint>
 
+#include "common/workloads.hpp"
 #include "model.hpp"
 
 namespace {
 
-// The latency of request i, 50-200 ms: splitmix64 of i, so every run (and
-// both models) waits the same.
-std::chrono::milliseconds latency(long i) {
-  std::uint64_t z = static_cast<std::uint64_t>(i) + 0x9e3779b97f4a7c15u;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  z ^= z >> 31;
-  return std::chrono::milliseconds(50 + static_cast<long>(z % 151));
-}
+// The latency of request i, 50-200 ms: the same splitmix64 draw as
+// weft-bench's latency scenario, so every run (and both models) waits the
+// same.
+std::chrono::milliseconds latency(long i) { return std::chrono::milliseconds(bench::latency_ms(i)); }
 
 }  // namespace
 

@@ -1,10 +1,9 @@
-// The two execution models every example runs under, chosen on the command
-// line: --model=fibers (weft::run with --workers=N; N=1 is the event-loop
-// shape) or --model=threads (one std::thread per task, over the same weft
-// channels). An example writes its logic once against start() and main_task().
-// weft::sleep_for and weft::blocking need no wrapper: from a plain thread
-// they sleep the thread or simply make the call, so shared logic calls them
-// directly. --n=N sets an example's problem size (0: its default).
+// The command line every example shares, over the two execution models of
+// common/task_model.hpp (shared with weft-bench): --model=fibers (weft::run
+// with --workers=N; N=1 is the event-loop shape) or --model=threads (one
+// std::thread per task, over the same weft channels). An example writes its
+// logic once against start() and main_task(). --n=N sets an example's
+// problem size (0: its default).
 #pragma once
 
 #include <sys/resource.h>
@@ -13,17 +12,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <thread>
-#include <utility>
 
 #include <weft/weft.hpp>
 
+#include "common/task_model.hpp"
+
 namespace example {
 
-struct model {
-  bool fibers = true;
-  unsigned workers = 0;  // 0: weft's default
-  long n = 0;            // --n=N; 0: the example's default size
+// start(), main_task() and name() come from weft_models::model.
+struct model : weft_models::model {
+  long n = 0;  // --n=N; 0: the example's default size
 
   // Parses --model=fibers|threads, --workers=N and --n=N; exits on anything
   // else.
@@ -47,26 +45,8 @@ struct model {
     return m;
   }
 
-  // Starts a concurrent task: a fiber, or a detached thread.
-  template <class F>
-  void start(F&& f) const {
-    if (fibers)
-      weft::go(std::forward<F>(f));
-    else
-      std::thread(std::forward<F>(f)).detach();
-  }
-
-  // Runs the program's main task under the model and returns its result.
-  template <class F>
-  auto main_task(F&& f) const {
-    if (fibers) return weft::run(std::forward<F>(f), {.workers = workers});
-    return f();
-  }
-
   // The problem size: --n=N if given, else the example's default.
   long size(long fallback) const { return n > 0 ? n : fallback; }
-
-  const char* name() const { return fibers ? "fibers" : "threads"; }
 };
 
 // Milliseconds elapsed since t0.

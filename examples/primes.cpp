@@ -5,35 +5,11 @@
 // a lock. Nothing here waits, so a fiber never yields: the M:N scheduler
 // spreads the chunks over its --workers threads (idle workers steal), the
 // same parallelism threads get from the kernel, while N:1 runs them one
-// after another. The count is checked against a sequential sieve.
+// after another. The count is checked against a sequential sieve. Both
+// counts are bench/common/workloads.hpp's, which weft-bench's cpusplit uses.
 
-#include <vector>
-
+#include "common/workloads.hpp"
 #include "model.hpp"
-
-namespace {
-
-bool is_prime(long v) {
-  if (v < 2) return false;
-  if (v % 2 == 0) return v == 2;
-  for (long d = 3; d * d <= v; d += 2)
-    if (v % d == 0) return false;
-  return true;
-}
-
-// The reference: a plain sieve of Eratosthenes, no concurrency.
-long sieve_count(long n) {
-  std::vector<bool> composite(static_cast<std::size_t>(n), false);
-  long count = 0;
-  for (long i = 2; i < n; i++) {
-    if (composite[static_cast<std::size_t>(i)]) continue;
-    count++;
-    for (long j = i * i; j < n; j += i) composite[static_cast<std::size_t>(j)] = true;
-  }
-  return count;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const auto m = example::model::from_args(argc, argv);
@@ -47,16 +23,14 @@ int main(int argc, char** argv) {
     auto counts = weft::make_chan<long>(chunks);
     for (long c = 0; c < chunks; c++)
       m.start([counts, lo = n * c / chunks, hi = n * (c + 1) / chunks] {
-        long k = 0;
-        for (long v = lo; v < hi; v++) k += is_prime(v) ? 1 : 0;
-        counts.send(k);
+        counts.send(bench::count_primes_trial(lo, hi));
       });
     long total = 0;
     for (long c = 0; c < chunks; c++) total += *counts.recv();
     return total;
   });
   const double ms = example::ms_since(t0);
-  const long expected = sieve_count(n);
+  const long expected = static_cast<long>(bench::primes_below(n).size());
   std::printf("primes (%s", m.name());
   if (workers != 0) std::printf(" on %u worker%s", workers, workers == 1 ? "" : "s");
   std::printf("): %ld primes below %ld in %ld tasks, %.0f ms (sieve says %ld)\n", count, n, chunks, ms, expected);

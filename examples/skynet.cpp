@@ -4,31 +4,20 @@
 // cheap as function calls; the tree of 1,111,111 fibers is a spawn-and-wait
 // stress for the scheduler, and the sum n*(n-1)/2 checks that every task ran.
 //
+// The tree itself is bench/common/skynet.hpp, the same code `weft-bench
+// skynet` measures.
+//
 // 1:1 threads cannot run the full tree: it needs 1.11*n threads, and the
 // kernel caps a process near pid_max (32,768 here). The threads model
 // therefore defaults to n = 10,000 (11,111 threads) and refuses sizes above
 // that, saying so, rather than pretending; compare the models at n=10000.
 
+#include "common/skynet.hpp"
 #include "model.hpp"
 
 namespace {
 
 constexpr long kThreadsMax = 10000;
-
-void skynet(const example::model& m, weft::chan<long> out, long num, long size) {
-  if (size == 1) {
-    out.send(num);
-    return;
-  }
-  // One unbuffered channel for all ten children: the parent receives exactly
-  // ten answers, in whatever order the children finish.
-  auto answers = weft::make_chan<long>();
-  for (long i = 0; i < 10; i++)
-    m.start([&m, answers, sub = num + i * (size / 10), size] { skynet(m, answers, sub, size / 10); });
-  long sum = 0;
-  for (int i = 0; i < 10; i++) sum += *answers.recv();
-  out.send(sum);
-}
 
 }  // namespace
 
@@ -47,11 +36,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const long sum = m.main_task([&] {
-    auto root = weft::make_chan<long>();
-    m.start([&m, root, n] { skynet(m, root, 0, n); });
-    return *root.recv();
-  });
+  const long sum = m.main_task([&] { return weft_models::skynet(m, n); });
   std::printf("skynet (%s): sum of %ld leaves = %ld, %ld tasks, %.0f ms, peak RSS %.1f MiB\n", m.name(), n, sum,
               (10 * n - 1) / 9, example::ms_since(t0), example::peak_rss_mib());
   return sum == n * (n - 1) / 2 ? 0 : 1;

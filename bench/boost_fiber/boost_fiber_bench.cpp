@@ -10,7 +10,7 @@
 // status 3, which weft-compare reports as "n/a".
 //
 // It prints exactly one line on stdout, the format shared with weft-bench and
-// go-bench and parsed by weft-compare:
+// go-bench (bench/common/scenario_line.hpp) and parsed by weft-compare:
 //
 //   weft-bench: scenario=<s> model=boost-fiber workers=<w> n=<n> result=<int>
 //               elapsed_ns=<int> ops=<int> [bytes_per_task=<int>] [variant=spin]
@@ -32,8 +32,8 @@
 //    because each process runs one scenario. With --workers=1 the pool uses
 //    round_robin instead: Boost 1.74's work_stealing::pick_next() spins
 //    forever looking for a victim other than itself when it is the only
-//    thread and its queue runs dry (seen here: parked --workers=1 hung at
-//    100% CPU inside dispatch()).
+//    thread and its queue runs dry (parked --workers=1 hangs at 100% CPU
+//    inside dispatch()).
 // 2. suspend = true (the default, --idle=sleep). With suspend=false an idle
 //    worker spins in pick_next(), stealing in a loop, and burns a whole core
 //    whenever it has nothing to run (parked, the tail of spawn, pingpong when
@@ -48,20 +48,16 @@
 //    stealing, each helper's main fiber waits for shutdown with a timed wait
 //    in a loop (kHelperPoll = 1 ms), which makes its dispatcher sleep with a
 //    deadline instead of forever: an idle helper costs one wake-up per
-//    millisecond, not a spinning core. (Measured on the 2-core machine, spawn
-//    1e5 with a little work per fiber: untimed wait -> 0 fibers ran on the
-//    helper; 1 ms timed wait -> ~58% did.)
+//    millisecond, not a spinning core, and it does take part in the work
+//    (with an untimed wait a helper runs none of spawn's fibers; the figures
+//    are in docs/benchmarks.md, "Boost.Fiber's configuration").
 //    The price of sleeping is paid on cross-thread wake-ups (a futex wake of
 //    a sleeping thread per hand-off). It shows in pingpong, whose two fibers
-//    keep being split across the threads by stealing. Measured here with
-//    weft-compare, 5 runs of 1e6 round trips on 2 threads: medians of 0.4
-//    and 1.0 us per round trip in two sessions with suspend=true (single runs
-//    0.36-3.1 us), 2.6 us with suspend=false; 0.27 us on one thread.
-//    Shorter runs are noisier with suspend=true (1e5: 3-50 us per round
-//    trip, spin a steady 2.6 us), and spinning did not help skynet, spawn or
-//    parked either, so sleep stays the default. `--idle=spin` selects
-//    suspend=false for such comparisons; the output line then carries
-//    `variant=spin`.
+//    keep being split across the threads by stealing, and makes its short
+//    runs noisy; spinning costs a core whenever a worker is idle and does
+//    not help skynet, spawn or parked (docs/benchmarks.md), so sleep stays
+//    the default. `--idle=spin` selects suspend=false for such comparisons;
+//    the output line then carries `variant=spin`.
 // 3. Launch policy boost::fibers::launch::post everywhere (the new fiber is
 //    queued; the spawner keeps running), like `go f()`.
 // 4. Stacks: the default boost::fibers::default_stack, which is
@@ -95,7 +91,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -103,6 +98,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/scenario_line.hpp"
 #include "../common/workloads.hpp"
 
 namespace {
@@ -261,16 +257,6 @@ outcome run_yield(long n) {
 // ---------------------------------------------------------------------------
 // parked: resident memory per fiber blocked in pop() on one shared channel.
 
-long resident_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  long size_pages = 0, resident_pages = 0;
-  if (!(statm >> size_pages >> resident_pages)) {
-    std::fprintf(stderr, "boost-fiber-bench: cannot read /proc/self/statm\n");
-    std::exit(1);
-  }
-  return resident_pages * sysconf(_SC_PAGESIZE);
-}
-
 outcome run_parked(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   bf::unbuffered_channel<int> gate;  // nobody pushes; closed at the end
@@ -278,7 +264,7 @@ outcome run_parked(long n, unsigned workers, bool suspend) {
   std::atomic<long> woke{0};
 
   malloc_trim(0);  // the counterpart of Go's runtime.GC + debug.FreeOSMemory
-  const long before = resident_bytes();
+  const long before = bench::resident_bytes();
 
   const auto start = clock_type::now();
   for (long i = 0; i < n; ++i) {
@@ -294,7 +280,7 @@ outcome run_parked(long n, unsigned workers, bool suspend) {
   parked.wait();
   const long elapsed = nanos_since(start);  // the time to start n fibers that park
   boost::this_fiber::sleep_for(std::chrono::milliseconds(100));  // let the last ones block
-  const long after = resident_bytes();
+  const long after = bench::resident_bytes();
 
   gate.close();
   finished.wait();
@@ -626,7 +612,6 @@ bool is_power_of_10(long n) {
 int main(int argc, char** argv) {
   if (argc < 2) usage();
   const std::string scenario = argv[1];
-  long n = 0;
   if (scenario == "select2" || scenario == "select2b") {
     std::fprintf(stderr,
                  "boost-fiber-bench: %s is not supported: Boost.Fiber has no select over "
@@ -634,20 +619,8 @@ int main(int argc, char** argv) {
                  scenario.c_str());
     return kUnsupported;
   }
-  if (scenario == "skynet" || scenario == "yield" || scenario == "pingpong" ||
-      scenario == "spsc" || scenario == "mpmc" || scenario == "mutex") {
-    n = 1'000'000;
-  } else if (scenario == "spawn" || scenario == "parked") {
-    n = 100'000;
-  } else if (scenario == "sieve" || scenario == "fileio") {
-    n = 1'000;
-  } else if (scenario == "workerpool") {
-    n = 100'000;
-  } else if (scenario == "cpusplit") {
-    n = 1'000'000;
-  } else if (scenario == "latency" || scenario == "scale") {
-    n = 10'000;
-  } else {
+  long n = bench::default_n(scenario);
+  if (n == 0 || scenario == "idle") {
     std::fprintf(stderr, "boost-fiber-bench: unknown scenario '%s'\n", scenario.c_str());
     usage();
   }
@@ -704,12 +677,9 @@ int main(int argc, char** argv) {
     out = run_scale(n, w, suspend);
   }
 
-  std::printf(
-      "weft-bench: scenario=%s model=boost-fiber workers=%ld n=%ld result=%ld "
-      "elapsed_ns=%ld ops=%ld",
-      scenario.c_str(), workers, n, out.result, out.elapsed_ns, out.ops);
-  if (out.bytes_per_task) std::printf(" bytes_per_task=%ld", *out.bytes_per_task);
-  if (!suspend && scenario != "yield") std::printf(" variant=spin");
-  std::printf("\n");
+  std::string extra;
+  if (out.bytes_per_task) extra = "bytes_per_task=" + std::to_string(*out.bytes_per_task);
+  if (!suspend && scenario != "yield") extra += std::string(extra.empty() ? "" : " ") + "variant=spin";
+  bench::print_result_line(scenario, "boost-fiber", workers, n, out.result, out.elapsed_ns, out.ops, extra);
   return 0;
 }

@@ -1,7 +1,8 @@
 // The deterministic workloads of the application-shaped scenarios (sieve,
 // workerpool, cpusplit, latency, fileio), shared by weft-bench,
 // boost-fiber-bench and weft-compare, which recomputes the expected results
-// with the sequential references at the end of this file.
+// with the sequential references at the end of this file; the primes and
+// latency examples use the trial division and the latencies too.
 // bench/go/main.go carries the same functions, written out again in Go:
 // change both together.
 //

@@ -69,6 +69,7 @@
 #include <vector>
 
 #include "results.hpp"
+#include "system.hpp"
 
 namespace weft_compare {
 
@@ -112,17 +113,13 @@ constexpr net_model kNetModels[] = {
     {server::go_nethttp, "Go net/http", true}, {server::tokio, "Tokio", false},
 };
 
-bool executable(const std::string& p) {
-  return !p.empty() && access(p.c_str(), X_OK) == 0 && !std::filesystem::is_directory(p);
-}
-
 // `name` on $PATH, or empty.
 std::string on_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::istringstream dirs(path ? path : "");
   for (std::string d; std::getline(dirs, d, ':');) {
     const std::string full = (d.empty() ? "." : d) + "/" + name;
-    if (executable(full)) return full;
+    if (is_executable(full)) return full;
   }
   return "";
 }
@@ -133,7 +130,7 @@ std::vector<std::string> server_command(const net_model& m, load kind, const net
   const std::string mode = kind == load::http ? "http" : "echo";
   const std::string ws = "--workers=" + std::to_string(o.workers);
   auto need = [&](const std::string& path, const char* what) {
-    if (!executable(path)) why_not = std::string("n/a: ") + what + " not installed (" + path + ")";
+    if (!is_executable(path)) why_not = std::string("n/a: ") + what + " not installed (" + path + ")";
     return why_not.empty();
   };
   switch (m.id) {
@@ -482,7 +479,7 @@ struct net_cell {
 // connect 10,000 sockets here, and a server with one thread per connection
 // (or net/http) then answers in rounds of 10,000 requests that each take
 // more than a second on 2 shared cores (the client's one thread gets a
-// 1/10,000 share of the CPU while they run), so a 2 s window showed 0
+// 1/10,000 share of the CPU while they run), so a 2 s window would show 0
 // requests for them.
 int load_seconds(int mode, long conns = 0) {
   const int secs = mode == 0 ? 2 : mode == 1 ? 5 : 10;
@@ -686,7 +683,7 @@ std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
       c.r.n = s->conns;
       c.r.expected = s->conns;
       std::string why_not;
-      if (!executable(loader)) why_not = std::string("n/a: ") + loader_name + " not installed" + (loader.empty() ? "" : " (" + loader + ")");
+      if (!is_executable(loader)) why_not = std::string("n/a: ") + loader_name + " not installed" + (loader.empty() ? "" : " (" + loader + ")");
       if (why_not.empty() && m.id == server::threads)
         if (auto limit = thread_limit(s->conns)) why_not = *limit;
       if (why_not.empty()) c.argv = server_command(m, s->kind, opt, why_not);

@@ -38,7 +38,7 @@
 
 #include <weft/weft.hpp>
 
-#include "../common/workloads.hpp"
+#include "common/workloads.hpp"
 #include "bench_model.hpp"
 
 namespace weft_bench {
@@ -60,11 +60,11 @@ constexpr std::size_t kPoolBuffer = 64;
 void run_sieve(const config& c) {
   long last = 0;
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     auto stop = std::make_shared<std::atomic<bool>>(false);
     const auto t0 = clk::now();
     auto in = weft::make_chan<long>();
-    start(c, [in, stop] {
+    c.start([in, stop] {
       for (long i = 2; !stop->load(std::memory_order_relaxed); i++) in.send(i);
       in.close();
     });
@@ -72,7 +72,7 @@ void run_sieve(const config& c) {
       const long prime = *in.recv();
       last = prime;
       auto out = weft::make_chan<long>();
-      start(c, [in, out, prime] {
+      c.start([in, out, prime] {
         while (auto v = in.recv()) {
           if (*v % prime != 0) out.send(*v);
         }
@@ -96,17 +96,17 @@ void run_workerpool(const config& c) {
   clk::duration el{};
   std::uint64_t want = 0;
   for (long i = 0; i < c.n; i++) want += bench::job_work(static_cast<std::uint64_t>(i));
-  in_model(c, [&] {
+  c.main_task([&] {
     auto jobs = weft::make_chan<long>(kPoolBuffer);
     auto results = weft::make_chan<std::uint64_t>(kPoolBuffer);
     const long n = c.n;
     const auto t0 = clk::now();
-    start(c, [jobs, n] {
+    c.start([jobs, n] {
       for (long i = 0; i < n; i++) jobs.send(i);
       jobs.close();
     });
     for (long w = 0; w < kPoolWorkers; w++) {
-      start(c, [jobs, results] {
+      c.start([jobs, results] {
         for (long j : jobs) results.send(bench::job_work(static_cast<std::uint64_t>(j)));
       });
     }
@@ -122,12 +122,12 @@ void run_workerpool(const config& c) {
 void run_cpusplit(const config& c) {
   long total = 0;
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     const long n = c.n, chunks = (c.n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
     auto counts = weft::make_chan<long>(kReportBuffer);
     const auto t0 = clk::now();
     for (long k = 0; k < chunks; k++) {
-      start(c, [counts, k, n] {
+      c.start([counts, k, n] {
         const long lo = k * bench::kPrimeChunk;
         counts.send(bench::count_primes_trial(lo, std::min(lo + bench::kPrimeChunk, n)));
       });
@@ -145,11 +145,11 @@ void run_latency(const config& c) {
   clk::duration el{};
   long want = 0;
   for (long i = 0; i < c.n; i++) want += bench::latency_ms(i);
-  in_model(c, [&] {
+  c.main_task([&] {
     auto done = weft::make_chan<long>(kReportBuffer);
     const auto t0 = clk::now();
     for (long i = 0; i < c.n; i++) {
-      start(c, [done, i] {
+      c.start([done, i] {
         const long ms = bench::latency_ms(i);
         weft::sleep_for(std::chrono::milliseconds(ms));
         done.send(ms);
@@ -170,11 +170,11 @@ void run_fileio(const config& c) {
   clk::duration el{};
   const bench::file_set files(c.n);
   const std::uint64_t want = files.expected_sum();
-  in_model(c, [&] {
+  c.main_task([&] {
     auto sums = weft::make_chan<std::uint64_t>(kReportBuffer);
     const auto t0 = clk::now();
     for (long i = 0; i < c.n; i++) {
-      start(c, [sums, path = files.path(i)] {
+      c.start([sums, path = files.path(i)] {
         sums.send(weft::blocking([&] { return bench::read_file_checksum(path); }));
       });
     }
@@ -190,7 +190,7 @@ void run_fileio(const config& c) {
 void run_scale(const config& c) {
   long got = 0;
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     auto gate = weft::make_chan<int>();  // never sent on; closed to release all
     auto done = weft::make_chan<int>(kReportBuffer);
     // Every done() returns before its task can send on `done`, so `ready`
@@ -199,7 +199,7 @@ void run_scale(const config& c) {
     ready.add(c.n);
     const auto t0 = clk::now();
     for (long i = 0; i < c.n; i++) {
-      start(c, [gate, done, &ready] {
+      c.start([gate, done, &ready] {
         ready.done();
         (void)gate.recv();
         done.send(1);

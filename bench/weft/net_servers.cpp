@@ -172,7 +172,7 @@ void accept_loop(const config& c, weft::io::tcp_listener& l, protocol p) {
       continue;
     }
     try {
-      start(c, [s = std::move(s), p]() mutable { serve_conn(std::move(s), p); });
+      c.start([s = std::move(s), p]() mutable { serve_conn(std::move(s), p); });
     } catch (const std::system_error& e) {
       // No thread for this connection (1:1 at the thread limit): it is
       // closed, the server goes on.
@@ -234,7 +234,7 @@ int serve_main(int argc, char** argv) {
   }
 
   int status = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     weft::io::tcp_listener l;
     try {
       l = weft::io::tcp_listener::bind("127.0.0.1:" + std::to_string(port));

@@ -40,6 +40,7 @@
 #include <weft/weft.hpp>
 
 #include "bench_model.hpp"
+#include "common/skynet.hpp"
 
 namespace {
 
@@ -120,30 +121,14 @@ struct cv_channels {
 };
 
 // skynet: a tree of 10-way spawns over unbuffered channels; leaves send
-// their number, inner nodes sum their children's.
-void skynet(const config& c, weft::chan<long> out, long num, long size) {
-  if (size == 1) {
-    out.send(num);
-    return;
-  }
-  auto rc = weft::make_chan<long>();
-  for (long i = 0; i < 10; i++) {
-    const long sub = num + i * (size / 10);
-    start(c, [c, rc, sub, size] { skynet(c, rc, sub, size / 10); });
-  }
-  long sum = 0;
-  for (int i = 0; i < 10; i++) sum += *rc.recv();
-  out.send(sum);
-}
-
+// their number, inner nodes sum their children's (common/skynet.hpp, the
+// tree examples/skynet.cpp runs too).
 void run_skynet(const config& c) {
   long result = 0;
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     const auto t0 = clk::now();
-    auto root = weft::make_chan<long>();
-    start(c, [c, root] { skynet(c, root, 0, c.n); });
-    result = *root.recv();
+    result = weft_models::skynet(c, c.n);
     el = clk::now() - t0;
   });
   report(c, result, el, c.n);
@@ -154,7 +139,7 @@ void run_spawn(const config& c) {
   long result = 0;
   clk::duration el{};
   std::vector<long> slots(static_cast<std::size_t>(c.n));
-  in_model(c, [&] {
+  c.main_task([&] {
     const auto t0 = clk::now();
     if (c.fibers) {
       std::vector<weft::task<void>> ts;
@@ -211,7 +196,7 @@ double boost_fiber_api_ns(long n) {
 void run_yield(config c) {
   clk::duration el{};
   if (c.fibers) c.workers = 1;  // "on one thread", as Go's GOMAXPROCS=1
-  in_model(c, [&] {
+  c.main_task([&] {
     const auto t0 = clk::now();
     if (c.fibers) {
       auto a = weft::spawn([&] { for (long i = 0; i < c.n; i++) weft::yield(); });
@@ -236,13 +221,13 @@ void run_yield(config c) {
 void run_parked(const config& c) {
   long per = 0;
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     auto ch = weft::make_chan<int>();
     weft::wait_group parked;  // as Go's version: done just before blocking
-    const long before = rss_bytes();
+    const long before = bench::resident_bytes();
     const auto t0 = clk::now();
     parked.add(c.n);
-    for (long i = 0; i < c.n; i++) start(c, [ch, &parked] {
+    for (long i = 0; i < c.n; i++) c.start([ch, &parked] {
         parked.done();
         (void)ch.recv();
       });
@@ -251,7 +236,7 @@ void run_parked(const config& c) {
     // done() comes just before the receive: let the last ones block before
     // sampling.
     weft::sleep_for(std::chrono::milliseconds(100));
-    per = (rss_bytes() - before) / c.n;
+    per = (bench::resident_bytes() - before) / c.n;
     ch.close();
     if (!c.fibers) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   });
@@ -263,10 +248,10 @@ template <class Chans>
 void run_pingpong(const config& c) {
   clk::duration el{};
   long result = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     auto ping = Chans::template make<long>(0);
     auto pong = Chans::template make<long>(0);
-    start(c, [ping, pong] {
+    c.start([ping, pong] {
       while (auto v = ping.recv()) pong.send(*v + 1);
     });
     const auto t0 = clk::now();
@@ -287,11 +272,11 @@ void run_pingpong(const config& c) {
 void run_spsc(const config& c) {
   clk::duration el{};
   long result = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     auto ch = weft::make_chan<long>(kBuffer);
     const long n = c.n;
     const auto t0 = clk::now();
-    start(c, [ch, n] {
+    c.start([ch, n] {
       for (long i = 0; i < n; i++) ch.send(i);
       ch.close();
     });
@@ -313,7 +298,7 @@ void run_mpmc(const config& c) {
   static constexpr long kProducers = 4, kConsumers = 4;
   clk::duration el{};
   long result = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     auto ch = Chans::template make<long>(kBuffer);
     auto counts = Chans::template make<long>(kConsumers);  // one per consumer
     std::atomic<long> producers_left{kProducers};
@@ -321,13 +306,13 @@ void run_mpmc(const config& c) {
     const long n = c.n;
     const auto t0 = clk::now();
     for (long p = 0; p < kProducers; p++) {
-      start(c, [ch, n, p, &producers_left] {
+      c.start([ch, n, p, &producers_left] {
         for (long i = p * n / kProducers; i < (p + 1) * n / kProducers; i++) ch.send(i);
         if (producers_left.fetch_sub(1) == 1) ch.close();
       });
     }
     for (long k = 0; k < kConsumers; k++) {
-      start(c, [ch, counts, &sum] {
+      c.start([ch, counts, &sum] {
         long got = 0, s = 0;
         while (auto v = ch.recv()) {
           got++;
@@ -351,15 +336,15 @@ void run_mpmc(const config& c) {
 void run_select2(const config& c, std::size_t capacity) {
   clk::duration el{};
   long result = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     auto a = weft::make_chan<long>(capacity);
     auto b = weft::make_chan<long>(capacity);
     const long n = c.n, half = c.n / 2;
     const auto t0 = clk::now();
-    start(c, [a, half] {
+    c.start([a, half] {
       for (long i = 0; i < half; i++) a.send(i);
     });
-    start(c, [b, half, n] {
+    c.start([b, half, n] {
       for (long i = half; i < n; i++) b.send(i);
     });
     long got = 0, sum = 0;
@@ -382,7 +367,7 @@ void run_mutex(const config& c) {
   static constexpr long kTasks = 8;
   clk::duration el{};
   long result = 0;
-  in_model(c, [&] {
+  c.main_task([&] {
     weft::mutex mu;
     long counter = 0;  // guarded by mu
     // Completion over a channel rather than a wait_group: the handle keeps
@@ -391,7 +376,7 @@ void run_mutex(const config& c) {
     const long n = c.n;
     const auto t0 = clk::now();
     for (long t = 0; t < kTasks; t++) {
-      start(c, [&mu, &counter, done, n, t] {
+      c.start([&mu, &counter, done, n, t] {
         for (long i = t * n / kTasks; i < (t + 1) * n / kTasks; i++) {
           std::lock_guard lk(mu);
           counter++;
@@ -411,7 +396,7 @@ void run_mutex(const config& c) {
 void run_idle(const config& c) {
   rusage r0{}, r1{};
   clk::duration el{};
-  in_model(c, [&] {
+  c.main_task([&] {
     getrusage(RUSAGE_SELF, &r0);
     const auto t0 = clk::now();
     weft::sleep_for(std::chrono::milliseconds(c.n));
@@ -424,21 +409,6 @@ void run_idle(const config& c) {
   std::snprintf(extra, sizeof extra, "cpu_pct=%.3f",
                 100.0 * cpu / std::chrono::duration<double, std::micro>(el).count());
   report(c, c.n, el, 1, extra);
-}
-
-long default_n(const std::string& s) {
-  if (s == "skynet") return 1000000;
-  if (s == "spawn") return 100000;
-  if (s == "yield" || s == "pingpong") return 1000000;
-  if (s == "spsc" || s == "mpmc" || s == "select2" || s == "select2b" || s == "mutex") return 1000000;
-  if (s == "parked") return 100000;
-  if (s == "idle") return 5000;
-  if (s == "sieve") return 1000;
-  if (s == "workerpool") return 100000;
-  if (s == "cpusplit") return 1000000;
-  if (s == "latency" || s == "scale") return 10000;
-  if (s == "fileio") return 1000;
-  return 0;
 }
 
 }  // namespace
@@ -487,7 +457,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (c.n == 0) c.n = default_n(c.scenario);
+  if (c.n == 0) c.n = bench::default_n(c.scenario);
   if (c.condvar) {
     if (c.scenario == "pingpong") run_pingpong<cv_channels>(c);
     else if (c.scenario == "mpmc") run_mpmc<cv_channels>(c);

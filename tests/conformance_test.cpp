@@ -71,88 +71,131 @@ class partner {
   task<void> task_;
 };
 
-// TestChan: per capacity, the basic blocking rules, close and len/cap.
+// TestChan: for every capacity from 0 to 199 (Go's N = 200; a tenth under
+// sanitizers), the basic blocking rules, non-blocking forms, close, FIFO
+// order (with and without the ok flag), 4 producers and 4 consumers of 1000
+// values each, and len/cap. The fixed 1 ms waits are Go's: they give a
+// wrongly unblocked operation the time to show itself.
 TEST_P(go_chan, TestChan) {
+  const std::size_t n_caps = static_cast<std::size_t>(scaled(200));
   run(
-      [] {
-        for (std::size_t cap : {0, 1, 2, 3, 4, 16}) {
-          // Receive from an empty channel blocks.
+      [n_caps] {
+        for (std::size_t cap = 0; cap < n_caps; cap++) {
           {
+            // Receive from an empty channel blocks.
             auto c = make_chan<int>(cap);
             std::atomic<bool> recv1{false}, recv2{false};
-            go([&, c] {
+            auto t1 = spawn([&, c] {
               c.recv();
               recv1 = true;
             });
-            go([&, c] {
+            auto t2 = spawn([&, c] {
               select(on_recv(c, [](std::optional<int>) {}));
               recv2 = true;
             });
-            sleep_for(2ms);
+            sleep_for(1ms);
             EXPECT_FALSE(recv1.load() || recv2.load()) << "chan[" << cap << "]: receive from empty chan";
-            c.send(0);  // release the receivers
-            c.send(0);
-            while (!recv1.load() || !recv2.load()) sleep_for(100us);
-          }
-          // Non-blocking receive does not block.
-          {
-            auto c = make_chan<int>(cap);
-            EXPECT_FALSE(c.try_recv().has_value());
+            // Non-blocking receive does not block (both forms).
+            EXPECT_FALSE(c.try_recv().has_value()) << "chan[" << cap << "]: receive from empty chan";
             bool dflt = false;
             select(on_recv(c, [](std::optional<int>) {}), otherwise([&] { dflt = true; }));
-            EXPECT_TRUE(dflt);
+            EXPECT_TRUE(dflt) << "chan[" << cap << "]: receive from empty chan";
+            c.send(0);  // release the receivers
+            c.send(0);
+            t1.join();
+            t2.join();
           }
-          // Send does not block while the buffer has room; then it does.
           {
+            // Send to a full channel blocks.
             auto c = make_chan<int>(cap);
-            std::atomic<int> sent{0};
-            go([&, c] {
-              for (std::size_t i = 0; i < cap + 1; i++) {
-                c.send(static_cast<int>(i));
-                sent++;
-              }
+            for (std::size_t i = 0; i < cap; i++) c.send(static_cast<int>(i));
+            std::atomic<bool> sent{false};
+            auto t = spawn([&, c] {
+              c.send(0);
+              sent = true;
             });
-            // Go sleeps a fixed time here; on a loaded machine (sanitizers,
-            // CI) the sender may not have run yet, so wait for it to fill
-            // the buffer, then give it time to (wrongly) send once more.
-            for (int spins = 0; sent.load() < static_cast<int>(cap) && spins < 20'000; spins++) sleep_for(100us);
-            sleep_for(2ms);
-            EXPECT_EQ(sent.load(), static_cast<int>(cap)) << "chan[" << cap << "]: send to full chan";
+            sleep_for(1ms);
+            EXPECT_FALSE(sent.load()) << "chan[" << cap << "]: send to full chan";
+            // Non-blocking send does not block (both forms).
+            EXPECT_FALSE(c.try_send(0)) << "chan[" << cap << "]: send to full chan";
+            bool dflt = false;
+            select(on_send(c, 0, [] {}), otherwise([&] { dflt = true; }));
+            EXPECT_TRUE(dflt) << "chan[" << cap << "]: send to full chan";
             c.recv();
-            while (sent.load() != static_cast<int>(cap) + 1) sleep_for(100us);
+            t.join();
           }
-          // Close: buffered values first (in order), then zero values, not ok.
           {
+            // Close: buffered values first (in order), then zero values, not ok.
             auto c = make_chan<int>(cap);
             for (std::size_t i = 0; i < cap; i++) c.send(static_cast<int>(i));
             c.close();
-            for (std::size_t i = 0; i < cap; i++) EXPECT_EQ(c.recv(), std::optional<int>(static_cast<int>(i)));
-            EXPECT_EQ(c.recv(), std::nullopt);
-            EXPECT_EQ(c.try_recv(), std::nullopt);
+            for (std::size_t i = 0; i < cap; i++)
+              EXPECT_EQ(c.recv(), std::optional<int>(static_cast<int>(i))) << "chan[" << cap << "]";
+            EXPECT_EQ(c.recv(), std::nullopt) << "chan[" << cap << "]";
+            EXPECT_EQ(c.try_recv(), std::nullopt) << "chan[" << cap << "]";
           }
-          // Close unblocks a receiver.
           {
+            // Close unblocks a receiver.
             auto c = make_chan<int>(cap);
             auto t = spawn([c] { return c.recv(); });
             sleep_for(1ms);
             c.close();
-            EXPECT_EQ(t.join(), std::nullopt);
+            EXPECT_EQ(t.join(), std::nullopt) << "chan[" << cap << "]: received non zero from closed chan";
           }
-          // FIFO across a producer and a consumer.
           {
+            // 100 integers arrive uncorrupted in FIFO order, through recv()'s
+            // value and then through its ok flag (Go's `v, ok := <-c`).
             auto c = make_chan<int>(cap);
             go([c] {
               for (int i = 0; i < 100; i++) c.send(i);
             });
-            for (int i = 0; i < 100; i++) EXPECT_EQ(c.recv(), std::optional<int>(i));
+            for (int i = 0; i < 100; i++) EXPECT_EQ(c.recv().value_or(-1), i) << "chan[" << cap << "]";
+            go([c] {
+              for (int i = 0; i < 100; i++) c.send(i);
+            });
+            for (int i = 0; i < 100; i++) {
+              const std::optional<int> v = c.recv();
+              ASSERT_TRUE(v.has_value()) << "chan[" << cap << "]: receive failed, expected " << i;
+              EXPECT_EQ(*v, i) << "chan[" << cap << "]";
+            }
+            // 4 producers send 0..999 each; 4 consumers take 1000 each:
+            // every value arrives exactly 4 times.
+            constexpr int P = 4, L = 1000;
+            for (int p = 0; p < P; p++) go([c] {
+                for (int i = 0; i < L; i++) c.send(i);
+              });
+            auto done = make_chan<std::vector<int>>();
+            for (int p = 0; p < P; p++) go([c, done] {
+                std::vector<int> recv(L, 0);
+                for (int i = 0; i < L; i++) {
+                  const int v = c.recv().value_or(-1);
+                  if (v >= 0 && v < L) recv[static_cast<std::size_t>(v)]++;
+                }
+                done.send(std::move(recv));
+              });
+            std::vector<int> recv(L, 0);
+            for (int p = 0; p < P; p++) {
+              const std::vector<int> part = done.recv().value_or(std::vector<int>(L, 0));
+              for (int k = 0; k < L; k++) recv[static_cast<std::size_t>(k)] += part[static_cast<std::size_t>(k)];
+            }
+            int distinct = 0, wrong = 0, first_wrong = -1;
+            for (int k = 0; k < L; k++) {
+              const int times = recv[static_cast<std::size_t>(k)];
+              if (times > 0) distinct++;
+              if (times != P && wrong++ == 0) first_wrong = k;
+            }
+            EXPECT_EQ(distinct, L) << "chan[" << cap << "]: distinct values received";
+            EXPECT_EQ(wrong, 0) << "chan[" << cap << "]: value " << first_wrong << " not received " << P
+                                << " times";
           }
-          // len and cap.
           {
+            // len and cap.
             auto c = make_chan<int>(cap);
             EXPECT_EQ(c.size(), 0u);
             EXPECT_EQ(c.capacity(), cap);
             for (std::size_t i = 0; i < cap; i++) c.send(static_cast<int>(i));
             EXPECT_EQ(c.size(), cap);
+            EXPECT_EQ(c.capacity(), cap);
           }
         }
       },
@@ -263,45 +306,54 @@ TEST_P(go_chan, TestSelectDuplicateChannel) {
       opts());
 }
 
-// TestMultiConsumer: many producers and consumers over one buffered channel,
-// fibers and threads, every value once (sum and count).
+// TestMultiConsumer: 23 workers range over one buffered channel and pass
+// each value on to a second one; a feeder sends niter values cycling
+// through Go's pn table (a worker whose pn entry it receives yields, to
+// mess with the FIFO-ish nature of range), closes q, waits for the workers
+// and closes r; main counts and sums what arrives on r. As in Go, except
+// that a third of the workers are plain threads.
 TEST_P(go_chan, TestMultiConsumer) {
   constexpr int nwork = 23, niter = 271828;
+  static constexpr std::array<int, 10> pn = {2, 3, 7, 11, 13, 17, 19, 23, 27, 31};
   const int iters = static_cast<int>(scaled(niter));
   run(
       [iters] {
         auto q = make_chan<int>(nwork * 3);
         auto r = make_chan<int>(nwork * 3);
         wait_group wg;
-        for (int i = 0; i < nwork; i++) {
+        for (int w = 0; w < nwork; w++) {
           wg.add(1);
-          auto body = [&wg, q, r] {
-            for (auto v : q) r.send(1 + 0 * v);
+          auto body = [&wg, q, r, w] {
+            for (auto v : q) {
+              if (pn[static_cast<std::size_t>(w) % pn.size()] == v) yield();
+              r.send(v);
+            }
             wg.done();
           };
-          if (i % 3 == 0)
-            std::thread(body).detach();  // a third of the consumers are threads
+          if (w % 3 == 0)
+            std::thread(body).detach();  // a third of the workers are threads
           else
             go(body);
         }
-        long expect = 0;
-        std::atomic<long> n{0}, s{0};
-        auto collector = spawn([&, r] {
-          for (auto v : r) {
-            n++;
-            s += v;
+        long expect = 0;  // written by the feeder, read after its join
+        auto feeder = spawn([&, q, r, iters] {
+          for (int i = 0; i < iters; i++) {
+            const int v = pn[static_cast<std::size_t>(i) % pn.size()];
+            expect += v;
+            q.send(v);
           }
+          q.close();  // no more work
+          wg.wait();  // workers done
+          r.close();  // ... so there can be no more results
         });
-        for (int i = 0; i < iters; i++) {
-          q.send(1);
-          expect++;
+        long n = 0, s = 0;
+        for (auto v : r) {
+          n++;
+          s += v;
         }
-        q.close();
-        wg.wait();
-        r.close();
-        collector.join();
-        EXPECT_EQ(n.load(), iters);
-        EXPECT_EQ(s.load(), expect);
+        feeder.join();
+        EXPECT_EQ(n, iters);
+        EXPECT_EQ(s, expect);
       },
       opts());
 }
@@ -565,21 +617,25 @@ TEST_P(go_chan, test_chan_select3) {
             *d = true;
           });
         }
+        auto freed = make_chan<int>(never_block.size());  // one value per finished case
         for (auto& f : never_block) {
           auto d = std::make_shared<std::atomic<bool>>(false);
           free_done.push_back(d);
-          go([f, d] {
+          go([f, d, freed] {
             f();
             *d = true;
+            freed.send(1);
           });
         }
-        sleep_for(50ms);
+        // The never-blocking cases finish on their own; up to 5 s in all.
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        for (std::size_t i = 0; i < free_done.size(); i++)
+          if (!freed.recv_for(deadline - std::chrono::steady_clock::now())) break;
+        for (std::size_t i = 0; i < free_done.size(); i++)
+          EXPECT_TRUE(free_done[i]->load()) << "case " << i << " should not block but did";
+        sleep_for(50ms);  // the time a wrongly unblocked case has to show itself
         for (std::size_t i = 0; i < blocked_done.size(); i++)
           EXPECT_FALSE(blocked_done[i]->load()) << "case " << i << " should block but did not";
-        for (std::size_t i = 0; i < free_done.size(); i++) {
-          for (int t = 0; t < 5000 && !free_done[i]->load(); t++) sleep_for(1ms);
-          EXPECT_TRUE(free_done[i]->load()) << "case " << i << " should not block but did";
-        }
 
         // Nil-channel cases are never selected; closed-channel sends throw.
         select(on_send(nilch, 7, unreachable), otherwise([] {}));

@@ -204,22 +204,19 @@ void mpmc(std::size_t cap, int producers, int consumers, long per_producer, bool
     else
       go(f);
   };
+  auto sent = make_chan<int>(static_cast<std::size_t>(producers));
   for (int p = 0; p < producers; p++)
-    start([c, p, per_producer] {
+    start([c, sent, p, per_producer] {
       for (long i = 0; i < per_producer; i++) c.send(p * per_producer + i);
+      sent.send(1);
     });
   for (int k = 0; k < consumers; k++)
     start([c, done, &seen] {
-      for (auto v : c) seen[static_cast<std::size_t>(v)]++;
+      for (auto v : c) seen[static_cast<std::size_t>(v)]++;  // drains the buffer after close
       done.send(1);
     });
-  // Producers are done once every value has been received; close after.
-  long total = 0;
-  while (total < producers * per_producer) {
-    total = 0;
-    for (auto& s : seen) total += s.load();
-    sleep_for(1ms);
-  }
+  // Close once every producer is done; the consumers drain what is left.
+  for (int p = 0; p < producers; p++) sent.recv();
   c.close();
   for (int k = 0; k < consumers; k++) done.recv();
   for (auto& s : seen) ASSERT_EQ(s.load(), 1);
@@ -498,16 +495,19 @@ TEST_P(chan_test, select_stress_fan_in_with_several_selectors) {
         });
         std::vector<task<void>> rs;
         std::atomic<long> got{0};
+        auto all_got = make_chan<int>(1);  // sent by whichever receiver counts the n-th value
+        auto count = [&](std::optional<long> v) {
+          seen[static_cast<std::size_t>(*v)]++;
+          if (got.fetch_add(1) + 1 == n) all_got.send(1);
+        };
         for (int r = 0; r < 4; r++)
           rs.push_back(spawn([&, a, b, quit] {
             bool stop = false;
             while (!stop) {
-              select(on_recv(a, [&](std::optional<long> v) { seen[static_cast<std::size_t>(*v)]++; got++; }),
-                     on_recv(b, [&](std::optional<long> v) { seen[static_cast<std::size_t>(*v)]++; got++; }),
-                     on_recv(quit, [&](std::optional<int>) { stop = true; }));
+              select(on_recv(a, count), on_recv(b, count), on_recv(quit, [&](std::optional<int>) { stop = true; }));
             }
           }));
-        while (got.load() < n) sleep_for(1ms);
+        all_got.recv();
         quit.close();
         for (auto& r : rs) r.join();
         for (auto& s : seen) ASSERT_EQ(s.load(), 1);

@@ -18,12 +18,13 @@ TEST_P(io_fibers, close_wakes_every_fiber_parked_on_the_stream_with_an_error) {
         auto p = connect_pair();
         shrink_buffers(p.client, p.server);
         constexpr int kReaders = 4;
-        std::atomic<int> started{0};
+        wait_group started;
+        started.add(kReaders + 1);
         std::vector<task<io_result>> ts;
         // Readers (they queue: one parks in the poller, the rest behind it).
         for (int i = 0; i < kReaders; i++)
           ts.push_back(spawn([&] {
-            started++;
+            started.done();
             return outcome([&] {
               char b[16];
               p.client.read(b, sizeof b);
@@ -31,11 +32,11 @@ TEST_P(io_fibers, close_wakes_every_fiber_parked_on_the_stream_with_an_error) {
           }));
         // A writer parked on a full buffer: the peer never reads.
         ts.push_back(spawn([&] {
-          started++;
+          started.done();
           return outcome([&] { p.client.write(big_payload()); });
         }));
-        while (started.load() < kReaders + 1) sleep_for(1ms);
-        sleep_for(50ms);
+        started.wait();
+        sleep_for(50ms);  // time to park: close must wake fibers already parked
         const auto t0 = clk::now();
         p.client.close();
         for (auto& t : ts) EXPECT_ERRC(t.join(), bad_file_descriptor);
@@ -401,7 +402,10 @@ TEST_P(io_fibers, fd_exhaustion_is_an_error_the_server_survives) {
 TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwound) {
   static std::atomic<int> destroyed{0}, started{0}, wrong_error{0};
   struct guard {
-    guard() { started++; }
+    explicit guard(wait_group& all_started) {
+      started++;
+      all_started.done();
+    }
     ~guard() { destroyed++; }
   };
   destroyed = 0;
@@ -419,16 +423,18 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
         shrink_buffers(full->client, full->server);
         auto u = std::make_shared<udp_socket>(udp_socket::bind("127.0.0.1:0"));
         auto w = std::make_shared<fd_watch>(pipe_fds[0]);
-        for (int i = 0; i < 4; i++) go([l] {
-            guard g;
+        auto all_started = std::make_shared<wait_group>();
+        all_started->add(kFibers);
+        for (int i = 0; i < 4; i++) go([l, all_started] {
+            guard g(*all_started);
             try {
               l->accept();
             } catch (const std::system_error&) {
               wrong_error++;
             }
           });
-        for (std::size_t i = 0; i < 4; i++) go([ps, i] {
-            guard g;
+        for (std::size_t i = 0; i < 4; i++) go([ps, i, all_started] {
+            guard g(*all_started);
             try {
               char b;
               (*ps)[i].server.read(&b, 1);
@@ -436,8 +442,8 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
               wrong_error++;
             }
           });
-        go([u] {
-          guard g;
+        go([u, all_started] {
+          guard g(*all_started);
           try {
             char b[8];
             u->recv_from(b, sizeof b);
@@ -445,24 +451,25 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
             wrong_error++;
           }
         });
-        go([full] {
-          guard g;
+        go([full, all_started] {
+          guard g(*all_started);
           try {
             full->client.write(big_payload());  // parked: the peer never reads
           } catch (const std::system_error&) {
             wrong_error++;
           }
         });
-        go([w] {
-          guard g;
+        go([w, all_started] {
+          guard g(*all_started);
           try {
             w->wait_readable();
           } catch (const std::system_error&) {
             wrong_error++;
           }
         });
-        while (started.load() < kFibers) sleep_for(1ms);
-        sleep_for(10ms);
+        all_started->wait();
+        EXPECT_EQ(started.load(), kFibers);
+        sleep_for(10ms);  // time to park: cancellation must unwind fibers parked in I/O
       },
       opts());
   EXPECT_EQ(destroyed.load(), kFibers) << "every fiber parked in I/O unwound";
@@ -471,30 +478,8 @@ TEST_P(io_fibers, fibers_parked_in_io_when_main_returns_are_cancelled_and_unwoun
   ::close(pipe_fds[1]);
 }
 
-// A fiber waiting 300 ms on a socket is not asleep: the detector (100 ms
-// grace) must not report. Here the data comes from a plain thread that has
-// used weft (so it is known); note that an awake known thread alone keeps
-// the detector from firing, so the child-process test below is the sharper
-// check.
-TEST_P(io_fibers, a_fiber_waiting_on_a_socket_is_not_a_deadlock) {
-  EXPECT_NO_THROW(run(
-      [] {
-        auto p = connect_pair();
-        auto hello = make_chan<int>(1);
-        std::thread t([&p, hello] {
-          hello.send(0);
-          std::this_thread::sleep_for(300ms);
-          p.server.write("x");
-        });
-        EXPECT_EQ(read_exact(p.client, 1), "x");
-        blocking([&t] { t.join(); });
-      },
-      opts()));
-}
-
-// No plain thread at all: the outside world is a child process that
-// writes 300 ms later (to a pipe for fd_watch; over TCP with bash's
-// /dev/tcp to a listener main is parked in accept on).
+// Starts `shell -c script` with its stdout on stdout_fd (if >= 0); returns
+// its pid, or -1.
 pid_t spawn_shell(const char* shell, const std::string& script, int stdout_fd) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -516,6 +501,52 @@ int reap(pid_t pid) {
   }
 }
 
+// A fiber parked on a socket is not asleep. First the detector's reaction
+// time is taken on a fiber parked on a channel nobody will send on (it must
+// fire); then main parks on a socket whose data a child process writes only
+// after twice that time (the shell's stdout is the socket's other end: no
+// plain thread in this process keeps the detector quiet, and main waits on
+// nothing else). The detector must stay silent, and the data wake main.
+TEST_P(io_fibers, a_fiber_waiting_on_a_socket_is_not_a_deadlock) {
+  clk::time_point t0;
+  bool fired = false;
+  try {
+    run(
+        [&t0] {
+          auto never = make_chan<int>();
+          t0 = clk::now();
+          never.recv();
+        },
+        opts());
+  } catch (const deadlock_error&) {
+    fired = true;
+  }
+  const clk::duration fire = clk::now() - t0;
+  ASSERT_TRUE(fired) << "a fiber parked for good on a channel is a deadlock";
+
+  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(2 * fire);
+  const std::string script =
+      "sleep " + std::to_string(delay.count() / 1000) + "." + std::to_string(1000 + delay.count() % 1000).substr(1) +
+      "; echo x";
+  clk::duration parked{};
+  EXPECT_NO_THROW(run(
+      [&] {
+        auto p = connect_pair();
+        const pid_t pid = spawn_shell("/bin/sh", script, p.server.native_handle());
+        ASSERT_GT(pid, 0);
+        const auto start = clk::now();
+        EXPECT_EQ(read_exact(p.client, 2), "x\n");
+        parked = clk::now() - start;
+        EXPECT_EQ(reap(pid), 0);
+      },
+      opts()));
+  EXPECT_GT(parked, fire) << "main was parked on the socket for longer than the detector took to fire ("
+                          << script << ")";
+}
+
+// No plain thread at all: the outside world is a child process that
+// writes 300 ms later (to a pipe for fd_watch; over TCP with bash's
+// /dev/tcp to a listener main is parked in accept on).
 TEST_P(io_fibers, a_fiber_waiting_on_the_outside_world_is_not_a_deadlock) {
   EXPECT_NO_THROW(run(
       [] {

@@ -204,19 +204,22 @@ void mpmc(std::size_t cap, int producers, int consumers, long per_producer, bool
     else
       go(f);
   };
-  auto sent = make_chan<int>(static_cast<std::size_t>(producers));
   for (int p = 0; p < producers; p++)
-    start([c, sent, p, per_producer] {
+    start([c, p, per_producer] {
       for (long i = 0; i < per_producer; i++) c.send(p * per_producer + i);
-      sent.send(1);
     });
   for (int k = 0; k < consumers; k++)
     start([c, done, &seen] {
-      for (auto v : c) seen[static_cast<std::size_t>(v)]++;  // drains the buffer after close
+      for (auto v : c) seen[static_cast<std::size_t>(v)]++;
       done.send(1);
     });
-  // Close once every producer is done; the consumers drain what is left.
-  for (int p = 0; p < producers; p++) sent.recv();
+  // Producers are done once every value has been received; close after.
+  long total = 0;
+  while (total < producers * per_producer) {
+    total = 0;
+    for (auto& s : seen) total += s.load();
+    sleep_for(1ms);
+  }
   c.close();
   for (int k = 0; k < consumers; k++) done.recv();
   for (auto& s : seen) ASSERT_EQ(s.load(), 1);

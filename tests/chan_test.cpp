@@ -498,16 +498,19 @@ TEST_P(chan_test, select_stress_fan_in_with_several_selectors) {
         });
         std::vector<task<void>> rs;
         std::atomic<long> got{0};
+        auto all_got = make_chan<int>(1);  // sent by whichever receiver counts the n-th value
+        auto count = [&](std::optional<long> v) {
+          seen[static_cast<std::size_t>(*v)]++;
+          if (got.fetch_add(1) + 1 == n) all_got.send(1);
+        };
         for (int r = 0; r < 4; r++)
           rs.push_back(spawn([&, a, b, quit] {
             bool stop = false;
             while (!stop) {
-              select(on_recv(a, [&](std::optional<long> v) { seen[static_cast<std::size_t>(*v)]++; got++; }),
-                     on_recv(b, [&](std::optional<long> v) { seen[static_cast<std::size_t>(*v)]++; got++; }),
-                     on_recv(quit, [&](std::optional<int>) { stop = true; }));
+              select(on_recv(a, count), on_recv(b, count), on_recv(quit, [&](std::optional<int>) { stop = true; }));
             }
           }));
-        while (got.load() < n) sleep_for(1ms);
+        all_got.recv();
         quit.close();
         for (auto& r : rs) r.join();
         for (auto& s : seen) ASSERT_EQ(s.load(), 1);

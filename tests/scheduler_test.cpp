@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -332,32 +333,60 @@ TEST_P(scheduler, fibers_alive_when_main_returns_are_cancelled_and_unwound) {
   run(
       [] {
         auto never = make_chan<int>();
-        for (int i = 0; i < 10; i++) go([never] {
+        wait_group all_started;
+        all_started.add(20);
+        for (int i = 0; i < 10; i++) go([never, &all_started] {
             guard g;
+            all_started.done();
             never.recv();  // parked forever: cancelled when main returns
           });
-        for (int i = 0; i < 10; i++) go([] {
+        for (int i = 0; i < 10; i++) go([&all_started] {
             guard g;
+            all_started.done();
             for (;;) sleep_for(1ms);
           });
-        while (started.load() < 20) sleep_for(1ms);
+        all_started.wait();
+        EXPECT_EQ(started.load(), 20);
       },
       opts());
   EXPECT_EQ(destroyed.load(), 20) << "every cancelled fiber's destructors ran";
 }
 
+// Each fiber's closure holds a probe that records whether the body ran; the
+// probe's destructor counts the closure as freed, and as dropped if the body
+// never ran. By the time run() returns every closure is gone (nothing
+// outlives it), each fiber either ran its whole body or was dropped without
+// running, and on one worker main returns before any of them starts.
 TEST_P(scheduler, fibers_never_started_when_main_returns_never_run) {
-  std::atomic<int> ran{0};
+  struct counts {
+    std::atomic<int> ran{0}, freed{0}, dropped{0};
+  } k;
+  struct probe {
+    explicit probe(counts& c) : c(c) {}
+    ~probe() {
+      if (!body_ran) c.dropped++;
+      c.freed++;
+    }
+    counts& c;
+    bool body_ran = false;
+  };
   run(
       [&] {
-        for (int i = 0; i < 100; i++) go([&] { ran++; });
+        for (int i = 0; i < 100; i++)
+          go([p = std::make_shared<probe>(k)] {
+            p->body_ran = true;
+            p->c.ran++;
+          });
         // main returns at once; on one worker none of them has run yet
       },
       opts());
+  const int ran = k.ran.load(), freed = k.freed.load(), dropped = k.dropped.load();
+  EXPECT_EQ(freed, 100) << "every closure is destroyed before run() returns";
+  EXPECT_EQ(ran + dropped, 100) << "each fiber either ran or was dropped unrun";
   if (GetParam() == 1) {
-    EXPECT_EQ(ran.load(), 0);
+    EXPECT_EQ(ran, 0);
+    EXPECT_EQ(dropped, 100);
   }
-  EXPECT_LE(ran.load(), 100);
 }
 
 TEST_P(scheduler, deadlock_is_reported_by_run) {
@@ -476,14 +505,15 @@ TEST(scheduler_scale, a_million_fibers_alive_at_once) {
   run(
       [n] {
         auto gate = make_chan<int>();
-        std::atomic<long> done{0};
+        wait_group done;
+        done.add(n);
         for (long i = 0; i < n; i++) go([gate, &done] {
             gate.recv();
-            done.fetch_add(1, std::memory_order_relaxed);
+            done.done();
           });
         EXPECT_GE(stats().live_fibers, static_cast<std::size_t>(n));
         gate.close();
-        while (done.load() < n) sleep_for(1ms);
+        done.wait();
       },
       {.workers = 2});
   EXPECT_EQ(stats().stacks_in_use, 0u);

@@ -69,7 +69,46 @@ TEST_P(sync_test, mutex_shared_between_fibers_and_threads) {
       opts());
 }
 
+// First step by step: reader 1 takes the shared lock and stays in it until
+// main releases it; reader 2 takes it while reader 1 still holds it (were
+// readers exclusive, reader 2 would park for good and the deadlock detector
+// would end run() with an error). While both hold it a writer cannot take
+// it; a writer waiting in lock() gets it only once both have left; a writer
+// holding it excludes readers. Then a mix of readers and writers.
 TEST_P(sync_test, shared_mutex_readers_share_writers_exclude) {
+  run(
+      [] {
+        weft::shared_mutex mu;
+        std::atomic<int> holders{0};
+        auto r1_holds = make_chan<int>(), r2_holds = make_chan<int>(), release = make_chan<int>();
+        auto reader = [&](const chan<int>& holds) {
+          std::shared_lock lk(mu);
+          holders++;
+          holds.send(1);
+          release.recv();
+          holders--;
+        };
+        auto r1 = spawn([&] { reader(r1_holds); });
+        r1_holds.recv();
+        auto r2 = spawn([&] { reader(r2_holds); });
+        r2_holds.recv();  // reader 2 is inside while reader 1 waits on release
+        EXPECT_EQ(holders.load(), 2) << "two readers hold the lock at once";
+        EXPECT_FALSE(mu.try_lock()) << "a writer is excluded while readers hold the lock";
+        auto w = spawn([&] {
+          std::unique_lock lk(mu);
+          return holders.load();
+        });
+        release.send(1);
+        release.send(1);
+        r1.join();
+        r2.join();
+        EXPECT_EQ(w.join(), 0) << "the writer got the lock only after both readers left";
+        mu.lock();
+        EXPECT_FALSE(mu.try_lock_shared()) << "a reader is excluded while a writer holds the lock";
+        EXPECT_FALSE(mu.try_lock());
+        mu.unlock();
+      },
+      opts());
   run(
       [] {
         weft::shared_mutex mu;

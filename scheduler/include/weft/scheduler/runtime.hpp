@@ -118,17 +118,18 @@ auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f,
         else
           st->value.emplace(std::apply(std::move(fn), std::move(args)));
       } catch (...) {
-        st->error = std::current_exception();
+        task_fail(st);
       }
       task_complete(st);
     }
     ~closure() {
       if (!ran) {
-        st->error = std::make_exception_ptr(fiber_cancelled{});
+        task_cancel(st);
         task_complete(st);
       }
     }
   };
+  st->site = site;
   try {
     launch(o, site,
            closure(st, std::decay_t<F>(std::forward<F>(f)), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)));
@@ -136,7 +137,7 @@ auto spawn_task(const spawn_options& o, const std::source_location& site, F&& f,
     delete st;
     throw;
   }
-  return task<R>(st);
+  return task_factory::make(st);
 }
 
 template <class T>
@@ -195,7 +196,9 @@ auto run(F&& main, run_options opts = {}, std::source_location site = std::sourc
 // per-fiber options.
 //
 // weft::spawn(f, args...): the same, returning a weft::task<R> whose
-// join() yields f's result or rethrows its exception.
+// join() yields f's result or rethrows its exception. An exception that no
+// join() will see (the task dropped or detached unjoined, before or after
+// the fiber threw) is the same panic as go's; fiber_cancelled is not.
 //
 // Both record the caller's std::source_location for diagnostics. A default
 // argument cannot follow a parameter pack, so each is a set of overloads

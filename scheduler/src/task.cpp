@@ -55,6 +55,15 @@ void task_fail(task_state_base* s) noexcept {
   }
 }
 
+void rethrow_if_cancelled() {
+  try {
+    throw;
+  } catch (const fiber_cancelled&) {
+    throw;
+  } catch (...) {
+  }
+}
+
 void task_cancel(task_state_base* s) noexcept {
   s->error = std::make_exception_ptr(fiber_cancelled{});
   s->cancelled = true;

@@ -1,4 +1,4 @@
-// yield, sleep and this_fiber: thin layers over worker and park.
+// this_fiber's yield, sleep and id: thin layers over worker and park.
 
 #include <thread>
 
@@ -9,6 +9,8 @@ namespace weft {
 namespace {
 constexpr std::int64_t kYieldPollNs = 50'000;  // an epoll_wait(0) per 50 us of CPU work: ~1%
 }  // namespace
+
+namespace this_fiber {
 
 void yield() {
   detail::worker* w = detail::this_worker();
@@ -43,11 +45,11 @@ void sleep_until(std::chrono::steady_clock::time_point deadline) {
   }
 }
 
-namespace this_fiber {
 std::uint64_t id() noexcept {
   detail::worker* w = detail::this_worker();
   return w != nullptr && w->current != nullptr ? w->current->id : 0;
 }
+
 }  // namespace this_fiber
 
 }  // namespace weft

@@ -1,66 +1,32 @@
 // weft::task<T>: the result of a fiber started with weft::spawn.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
-#include <exception>
-#include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
+#include <weft/scheduler/detail/task_state.hpp>
+
 namespace weft {
 
-namespace detail {
-
-// The state shared by a task handle and its fiber. Two references: the
-// handle's and the fiber's; the last to let go frees it.
-struct task_state_base {
-  // 0: running; kDone: finished. Otherwise the joiner's parker, installed
-  // by join(). The fiber's exchange (acq_rel) pairs with join's CAS.
-  std::atomic<std::uintptr_t> waiter{0};
-  std::atomic<int> refs{2};
-  std::exception_ptr error;
-  bool observed = false;  // join() saw the result (handle side only)
-  void (*destroy)(task_state_base*) noexcept;
-};
-
-
-
-// Called by the fiber once the result or error is stored.
-void task_complete(task_state_base* s) noexcept;
-// Waits until the fiber has completed. From a fiber or a plain thread.
-void task_wait(task_state_base* s);
-bool task_done(const task_state_base* s) noexcept;
-// Drops one reference. The handle side reports an unobserved error.
-void task_release(task_state_base* s, bool handle_side) noexcept;
-
-template <class S>
-void delete_state(task_state_base* b) noexcept {
-  delete static_cast<S*>(b);
-}
-template <class T>
-struct task_state : task_state_base {
-  std::optional<T> value;
-  task_state() { destroy = &delete_state<task_state>; }
-};
-template <>
-struct task_state<void> : task_state_base {
-  task_state() { destroy = &delete_state<task_state>; }
-};
-
-}  // namespace detail
-
-// A handle to a fiber's result. Move-only. join() waits for the fiber and
-// returns its value or rethrows its exception; it may be called once, from
-// a fiber (parks the fiber) or a plain thread (blocks the thread).
-// Destroying an unjoined task detaches it; an exception that no join() will
-// ever see is reported like a panic, never lost silently.
+// A handle to a fiber's result, like std::thread for a function with a
+// value. Move-only. The fiber runs whether or not the handle is kept.
+//
+// Go's rule for an error nobody will see: an exception the fiber throws
+// that no join() will ever rethrow is a panic, exactly like one escaping a
+// `go` fiber (the process prints the fiber's id, its spawn site and what(),
+// and aborts). That is the case when the handle is dropped, detached or
+// reassigned without a join, whether before the fiber threw or after.
+// Cancellation (weft::fiber_cancelled, at shutdown) is not an error: a
+// cancelled task whose handle is gone is silent.
 template <class T>
 class task {
  public:
-  task() = default;
-  explicit task(detail::task_state<T>* s) : s_(s) {}
+  // An empty handle (valid() is false).
+  task() noexcept = default;
   task(task&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  // Drops the current task first (see the class comment on lost exceptions).
   task& operator=(task&& o) noexcept {
     if (this != &o) {
       reset();
@@ -70,10 +36,18 @@ class task {
   }
   ~task() { reset(); }
 
-  bool valid() const noexcept { return s_ != nullptr; }
-  // Whether the fiber has finished (join() would not wait).
-  bool done() const noexcept { return s_ != nullptr && detail::task_done(s_); }
+  // Whether this handle refers to a task (not empty, joined or detached).
+  [[nodiscard]] bool valid() const noexcept { return s_ != nullptr; }
+  // Whether the fiber has finished, so join() would not wait. False for an
+  // empty handle. From anywhere.
+  [[nodiscard]] bool done() const noexcept { return s_ != nullptr && detail::task_done(s_); }
 
+  // Waits for the fiber and returns its value, or rethrows its exception
+  // (weft::fiber_cancelled if the runtime cancelled it). The handle is empty
+  // afterwards. Requires valid(), else throws std::logic_error. From a fiber
+  // (parks the fiber; cancellable) or a plain thread (blocks the thread).
+  // Not [[nodiscard]]: joining only to wait for the fiber (and to see its
+  // exception) is a fine use.
   T join() {
     if (s_ == nullptr) throw std::logic_error("weft::task::join on an empty task");
     detail::task_wait(s_);
@@ -87,11 +61,30 @@ class task {
     if constexpr (!std::is_void_v<T>) return std::move(*s->value);
   }
 
+  // Lets the fiber run on with nobody to join it, like std::thread::detach
+  // or Go's `go`: its result is discarded, and an exception it throws is a
+  // panic (as for a dropped handle). The handle is empty afterwards; a no-op
+  // on an empty one. From anywhere.
+  void detach() noexcept { reset(); }
+
  private:
+  friend struct detail::task_factory;
+  explicit task(detail::task_state<T>* s) noexcept : s_(s) {}
+
   void reset() noexcept {
-    if (s_ != nullptr) detail::task_release(std::exchange(s_, nullptr), true);
+    if (s_ != nullptr) detail::task_release(std::exchange(s_, nullptr));
   }
   detail::task_state<T>* s_ = nullptr;
 };
+
+namespace detail {
+// The one way to make a task handle from its state (spawn's).
+struct task_factory {
+  template <class T>
+  static task<T> make(task_state<T>* s) noexcept {
+    return task<T>(s);
+  }
+};
+}  // namespace detail
 
 }  // namespace weft

@@ -16,17 +16,10 @@
 #include <mutex>
 #include <utility>
 
+#include <weft/channels/detail/chan_core.hpp>  // detail::wait_list
 #include <weft/scheduler/detail/spin_mutex.hpp>
 
 namespace weft {
-
-namespace detail {
-// A FIFO of blocked waiters; the waiter type lives in channels/src.
-struct wait_list {
-  void* head = nullptr;
-  void* tail = nullptr;
-};
-}  // namespace detail
 
 // sync.Mutex. Lockable (std::lock_guard, std::unique_lock). Unlock wakes
 // the longest waiter to compete for the lock; one that has waited over

@@ -177,7 +177,7 @@ void shared_mutex::lock() {
   detail::await_grant(mu_, writers_waiting_, sw, nullptr, "rwmutex lock", this, [this] { unlock(); });
 }
 
-bool shared_mutex::try_lock() {
+bool shared_mutex::try_lock() noexcept {
   std::lock_guard lk(mu_);
   if (writer_ || readers_ != 0) return false;
   writer_ = true;
@@ -211,7 +211,7 @@ void shared_mutex::lock_shared() {
   detail::await_grant(mu_, readers_waiting_, sw, nullptr, "rwmutex rlock", this, [this] { unlock_shared(); });
 }
 
-bool shared_mutex::try_lock_shared() {
+bool shared_mutex::try_lock_shared() noexcept {
   std::lock_guard lk(mu_);
   if (writer_ || writers_waiting_.head != nullptr) return false;
   readers_++;
@@ -247,13 +247,13 @@ bool condition_variable::wait_impl(void* lk, void (*unlock)(void*), void (*lock)
   return notified;
 }
 
-void condition_variable::notify_one() {
+void condition_variable::notify_one() noexcept {
   detail::wake_list wake;
   std::lock_guard lk(mu_);
   detail::grant_first(waiters_, wake);
 }
 
-void condition_variable::notify_all() {
+void condition_variable::notify_all() noexcept {
   detail::wake_list wake;
   std::lock_guard lk(mu_);
   while (detail::grant_first(waiters_, wake) != nullptr) {
@@ -313,7 +313,7 @@ void wait_group::wait() {
 
 void semaphore::acquire() { acquire_until(nullptr); }
 
-bool semaphore::try_acquire() {
+bool semaphore::try_acquire() noexcept {
   std::lock_guard lk(mu_);
   if (count_ > 0 && waiters_.head == nullptr) {
     count_--;

@@ -72,34 +72,34 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
 // waiters are not counterparts), or null. A counterpart completed here is
 // added to `wake`, woken after unlock.
 
-[[gnu::always_inline]] inline op_result send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
-  if (c->closed.load(std::memory_order_relaxed)) return op_result::closed;
+[[gnu::always_inline]] inline op_status send_locked(chan_core* c, void* value, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+  if (c->closed.load(std::memory_order_relaxed)) return op_status::closed;
   if (waiter* r = c->recvq.claim(self)) {
     move_value(c->ops, r->slot, value);
-    wake.add(r, outcome::done);
-    return op_result::done;
+    wake.add(r, op_status::done);
+    return op_status::done;
   }
-  return op_result::would_block;
+  return op_status::would_block;
 }
 
-[[gnu::always_inline]] inline op_result recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
+[[gnu::always_inline]] inline op_status recv_locked(chan_core* c, void* out, const std::atomic<std::uint32_t>* self, wake_list& wake) noexcept {
   if (waiter* w = c->sendq.claim(self)) {
     move_value(c->ops, out, w->slot);
-    wake.add(w, outcome::done);
-    return op_result::done;
+    wake.add(w, op_status::done);
+    return op_status::done;
   }
-  return c->closed.load(std::memory_order_relaxed) ? op_result::closed : op_result::would_block;
+  return c->closed.load(std::memory_order_relaxed) ? op_status::closed : op_status::would_block;
 }
 
 // ---------------------------------------------------------------------------
 // Buffered: the lock-free ring (chan_core.hpp, B1-B2).
 
-[[gnu::always_inline]] inline op_result ring_send(chan_core* c, void* value) noexcept {
+[[gnu::always_inline]] inline op_status ring_send(chan_core* c, void* value) noexcept {
   // Acquire loads of tail (here, on CAS failure and below): a send that
   // finds the mark is ordered after the close that set it.
   std::uint64_t tail = c->tail.load(std::memory_order_acquire);
   for (int spins = 0;;) {
-    if ((tail & c->mark_bit) != 0) return op_result::closed;
+    if ((tail & c->mark_bit) != 0) return op_status::closed;
     const std::uint64_t index = tail & (c->mark_bit - 1);
     const std::uint64_t lap = tail & ~(c->one_lap - 1);
     chan_core::slot_header* s = c->slot_at(index);
@@ -114,7 +114,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
         move_value(c->ops, c->value_of(s), value);
         // Release: pairs with ring_recv's acquire load of the stamp.
         s->stamp.store(tail + 1, std::memory_order_release);
-        return op_result::done;
+        return op_status::done;
       }
       contention_backoff(spins);  // the failed CAS reloaded tail
       continue;
@@ -125,14 +125,14 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
       // Seq_cst (a plain load on x86, unlike a fence; TSan models it):
       // ordered after our stamp load, and in the single order with peers'
       // index CASes.
-      if (c->head.load(std::memory_order_seq_cst) + c->one_lap == tail) return op_result::would_block;
+      if (c->head.load(std::memory_order_seq_cst) + c->one_lap == tail) return op_status::would_block;
     }
     backoff(spins);  // a peer is between its CAS and its stamp store
     tail = c->tail.load(std::memory_order_acquire);
   }
 }
 
-[[gnu::always_inline]] inline op_result ring_recv(chan_core* c, void* out) noexcept {
+[[gnu::always_inline]] inline op_status ring_recv(chan_core* c, void* out) noexcept {
   std::uint64_t head = c->head.load(std::memory_order_relaxed);
   for (int spins = 0;;) {
     const std::uint64_t index = head & (c->mark_bit - 1);
@@ -147,7 +147,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
         take_value(c->ops, out, c->value_of(s));
         // Release: pairs with ring_send's acquire load of the stamp.
         s->stamp.store(head + c->one_lap, std::memory_order_release);
-        return op_result::done;
+        return op_status::done;
       }
       contention_backoff(spins);  // the failed CAS reloaded head
       continue;
@@ -160,7 +160,7 @@ std::align_val_t ring_alignment(const elem_ops* ops) noexcept {
       // pairs with close's fetch_or).
       const std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
       if ((tail & ~c->mark_bit) == head)
-        return (tail & c->mark_bit) != 0 ? op_result::closed : op_result::would_block;
+        return (tail & c->mark_bit) != 0 ? op_status::closed : op_status::would_block;
     }
     backoff(spins);
     head = c->head.load(std::memory_order_relaxed);
@@ -192,13 +192,13 @@ bool ring_ready(const chan_core* c, bool is_send) noexcept {
   }
 }
 
-// Claims one waiter of q (outcome::retry) and wakes it after unlocking.
+// Claims one waiter of q (op_status::retry) and wakes it after unlocking.
 // Out of line: rare on a busy channel, and it would make every ring
 // operation that inlines it save and restore more registers.
 __attribute__((noinline)) void notify_one(chan_core* c, waitq& q) noexcept {
   wake_list wake;
   c->mu.lock();
-  if (waiter* w = q.claim(nullptr)) wake.add(w, outcome::retry);
+  if (waiter* w = q.claim(nullptr)) wake.add(w, op_status::retry);
   c->mu.unlock();
 }
 
@@ -245,21 +245,21 @@ namespace {
 // One send or receive on the ring, waking a waiter of the other side that
 // it may have made ready.
 template <bool IsSend>
-inline op_result ring_op(chan_core* c, void* slot) noexcept {
-  const op_result r = IsSend ? ring_send(c, slot) : ring_recv(c, slot);
+inline op_status ring_op(chan_core* c, void* slot) noexcept {
+  const op_status r = IsSend ? ring_send(c, slot) : ring_recv(c, slot);
   // A completed operation may have made the other side ready. Seq_cst: B3.
   waitq& other = IsSend ? c->recvq : c->sendq;
-  if (r == op_result::done && other.waiting.load(std::memory_order_seq_cst)) notify_one(c, other);
+  if (r == op_status::done && other.waiting.load(std::memory_order_seq_cst)) notify_one(c, other);
   return r;
 }
 
 }  // namespace
 
-op_result try_op(chan_core* c, bool is_send, void* slot) {
+op_status try_op(chan_core* c, bool is_send, void* slot) {
   if (c->cap == 0) {
     wake_list wake;
     c->mu.lock();
-    const op_result r = is_send ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
+    const op_status r = is_send ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
     c->mu.unlock();
     return r;
   }
@@ -301,8 +301,12 @@ void dequeue(chan_core* c, waiter& w, bool is_send) {
   c->mu.unlock();
 }
 
-void pass_on_wakeup(chan_core* c, bool is_send) {
-  if (c->cap > 0) notify_one(c, is_send ? c->sendq : c->recvq);
+void undo_claim(chan_core* c, bool is_send, void* slot, op_status given) noexcept {
+  if (given == op_status::retry) {
+    if (c->cap > 0) notify_one(c, is_send ? c->sendq : c->recvq);  // B4
+  } else if (!is_send && given == op_status::done) {
+    c->ops->destroy(slot);  // a value delivered before the owner was cancelled
+  }
 }
 
 std::uint32_t wait_selected(std::atomic<std::uint32_t>& sel, wait_reason why,
@@ -337,86 +341,46 @@ namespace {
   for (;;) park({what, nullptr});
 }
 
-// Takes a solo waiter (waiter.hpp, invariant 2) back off c's queue; false
-// if a claimer got to it first (then its sel is set and the claim stands).
-bool withdraw(chan_core* c, waiter& w, bool is_send) {
-  c->mu.lock();
-  const bool was_queued = w.queued.load(std::memory_order_relaxed);
-  if (was_queued) (is_send ? c->sendq : c->recvq).remove(&w);
-  c->mu.unlock();
-  return was_queued;
-}
-
-// Parks until the solo waiter w is claimed, or until `deadline` (if given)
-// — then withdraws it and returns kSelCancelled, unless it was claimed
-// first. Returns the final sel value.
-std::uint32_t wait_solo(chan_core* c, waiter& w, bool is_send, wait_reason why,
-                        const std::chrono::steady_clock::time_point* deadline) {
-  for (;;) {
-    // Acquire: pairs with the claimer's release store (waiter.hpp, claim).
-    const std::uint32_t s = w.sel->load(std::memory_order_acquire);
-    if (s != 0) return s;
-    if (deadline == nullptr) {
-      park(why);
-    } else if (!park_until(*deadline, why) && withdraw(c, w, is_send)) {
-      return kSelCancelled;
-    }
-    // Otherwise woken, or claimed just before the deadline (withdraw took
-    // the lock after the claimer set sel): look again.
-  }
-}
-
 // One blocking send or receive: the single-case form of select, sharing
 // its protocol (waiter.hpp) without the bookkeeping for several cases.
 template <bool IsSend>
-op_result blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock::time_point* deadline) {
+op_status blocking_op(chan_core* c, void* slot, const std::chrono::steady_clock::time_point* deadline) {
   for (;;) {
-    std::atomic<std::uint32_t> sel{0};
-    waiter w;
-    w.sel = &sel;
-    w.case_id = 1;
-    w.solo = true;
-    w.p = &current_parker();
-    w.slot = slot;
+    solo_waiter sw(slot);
+    waiter& w = sw.w;
     if (c->cap == 0) {
       // Unbuffered: try and queue under one lock.
       wake_list wake;  // a counterpart we complete is woken after the unlock
       c->mu.lock();
-      const op_result r = IsSend ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
-      if (r != op_result::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline)) {
+      const op_status r = IsSend ? send_locked(c, slot, nullptr, wake) : recv_locked(c, slot, nullptr, wake);
+      if (r != op_status::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline)) {
         c->mu.unlock();
         return r;
       }
       queue_waiter(c, IsSend ? c->sendq : c->recvq, &w);
       c->mu.unlock();
     } else {
-      const op_result r = try_op(c, IsSend, slot);
-      if (r != op_result::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline))
+      const op_status r = try_op(c, IsSend, slot);
+      if (r != op_status::would_block || (deadline != nullptr && std::chrono::steady_clock::now() >= *deadline))
         return r;
       if (!enqueue_unless_ready(c, w, IsSend, nullptr)) continue;
     }
 
-    try {
-      if (wait_solo(c, w, IsSend, {IsSend ? "chan send" : "chan receive", c}, deadline) == kSelCancelled)
-        return op_result::would_block;  // timed out, withdrawn
-    } catch (...) {
-      // Cancelled while parked: withdraw, or finish a claim that won.
-      if (!withdraw(c, w, IsSend)) {
-        await_release(w);
-        if (w.result == outcome::retry)
-          pass_on_wakeup(c, IsSend);  // B4
-        else if (!IsSend && w.result == outcome::done)
-          c->ops->destroy(slot);  // a value delivered before we were cancelled
-      }
-      throw;
-    }
-    // Claimed (and so dequeued) by a waker: wait until it is done with w.
-    await_release(w);
-    switch (w.result) {
-      case outcome::done: return op_result::done;
-      case outcome::closed: return op_result::closed;
-      default: break;  // retry (buffered): try again, the deadline permitting
-    }
+    // Takes w back off c's queue (waiter.hpp, invariant 2); false if a
+    // claimer got to it first (then its sel is set and the claim stands).
+    auto withdraw = [c, &w] {
+      c->mu.lock();
+      const bool was_queued = w.queued.load(std::memory_order_relaxed);
+      if (was_queued) (IsSend ? c->sendq : c->recvq).remove(&w);
+      c->mu.unlock();
+      return was_queued;
+    };
+    if (!wait_solo(w, {IsSend ? "chan send" : "chan receive", c}, deadline, withdraw,
+                   [c, &w, slot] { undo_claim(c, IsSend, slot, w.result); }))
+      return op_status::would_block;  // timed out, withdrawn
+    // Claimed (and so dequeued) by a waker, who is done with w.
+    if (w.result != op_status::retry) return w.result;  // done or closed
+    // retry (buffered): try again, the deadline permitting.
   }
 }
 
@@ -426,12 +390,12 @@ namespace {
 
 __attribute__((noinline)) void chan_send_slow(chan_core* c, void* value) {
   if (c == nullptr) block_forever("chan send (nil chan)");
-  if (blocking_op<true>(c, value, nullptr) == op_result::closed) throw channel_closed("send on closed channel");
+  if (blocking_op<true>(c, value, nullptr) == op_status::closed) throw channel_closed("send on closed channel");
 }
 
-__attribute__((noinline)) recv_status chan_recv_slow(chan_core* c, void* out) {
+__attribute__((noinline)) op_status chan_recv_slow(chan_core* c, void* out) {
   if (c == nullptr) block_forever("chan receive (nil chan)");
-  return blocking_op<false>(c, out, nullptr) == op_result::done ? recv_status::value : recv_status::closed;
+  return blocking_op<false>(c, out, nullptr);  // done or closed
 }
 
 }  // namespace
@@ -443,17 +407,16 @@ namespace {
 // notes a plain thread.)
 __attribute__((noinline)) void chan_send_buffered(chan_core* c, void* value) {
   note_plain_thread();
-  const op_result r = ring_op<true>(c, value);
-  if (r == op_result::done) return;
-  if (r == op_result::closed) throw channel_closed("send on closed channel");
+  const op_status r = ring_op<true>(c, value);
+  if (r == op_status::done) return;
+  if (r == op_status::closed) throw channel_closed("send on closed channel");
   chan_send_slow(c, value);
 }
 
-__attribute__((noinline)) recv_status chan_recv_buffered(chan_core* c, void* out) {
+__attribute__((noinline)) op_status chan_recv_buffered(chan_core* c, void* out) {
   note_plain_thread();
-  const op_result r = ring_op<false>(c, out);
-  if (r == op_result::done) return recv_status::value;
-  if (r == op_result::closed) return recv_status::closed;
+  const op_status r = ring_op<false>(c, out);
+  if (r != op_status::would_block) return r;
   return chan_recv_slow(c, out);
 }
 
@@ -473,49 +436,38 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
     }
     return false;
   }
-  const op_result r = blocking_op<true>(c, value, &deadline);
-  if (r == op_result::closed) throw channel_closed("send on closed channel");
-  return r == op_result::done;
+  const op_status r = blocking_op<true>(c, value, &deadline);
+  if (r == op_status::closed) throw channel_closed("send on closed channel");
+  return r == op_status::done;
 }
 
 bool chan_try_send(chan_core* c, void* value) {
   note_plain_thread();
   if (c == nullptr) return false;
-  const op_result r = try_op(c, true, value);
-  if (r == op_result::closed) throw channel_closed("send on closed channel");
-  return r == op_result::done;
+  const op_status r = try_op(c, true, value);
+  if (r == op_status::closed) throw channel_closed("send on closed channel");
+  return r == op_status::done;
 }
 
-recv_status chan_recv(chan_core* c, void* out) {
+op_status chan_recv(chan_core* c, void* out) {
   if (c != nullptr && c->cap > 0) return chan_recv_buffered(c, out);  // as chan_send
   return chan_recv_slow(c, out);
 }
 
-recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline) {
+op_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline) {
   note_plain_thread();
   if (c == nullptr) {
     while (park_until(deadline, {"chan receive (nil chan)", nullptr})) {
     }
-    return recv_status::empty;
+    return op_status::would_block;
   }
-  switch (blocking_op<false>(c, out, &deadline)) {
-    case op_result::done: return recv_status::value;
-    case op_result::closed: return recv_status::closed;
-    case op_result::would_block: return recv_status::empty;
-  }
-  return recv_status::empty;
+  return blocking_op<false>(c, out, &deadline);
 }
 
-recv_status chan_try_recv(chan_core* c, void* out) {
+op_status chan_try_recv(chan_core* c, void* out) {
   note_plain_thread();
-  if (c == nullptr) return recv_status::empty;
-  const op_result r = try_op(c, false, out);
-  switch (r) {
-    case op_result::done: return recv_status::value;
-    case op_result::closed: return recv_status::closed;
-    case op_result::would_block: return recv_status::empty;
-  }
-  return recv_status::empty;
+  if (c == nullptr) return op_status::would_block;
+  return try_op(c, false, out);
 }
 
 void chan_close(chan_core* c) {
@@ -534,7 +486,7 @@ void chan_close(chan_core* c) {
   // find the values still buffered, then the mark (B2).
   // Seq_cst: orders the mark with B3's loads like a send's tail CAS.
   if (c->cap > 0) c->tail.fetch_or(c->mark_bit, std::memory_order_seq_cst);
-  const outcome o = c->cap > 0 ? outcome::retry : outcome::closed;
+  const op_status o = c->cap > 0 ? op_status::retry : op_status::closed;
   while (waiter* w = c->recvq.claim(nullptr)) wake.add(w, o);
   while (waiter* w = c->sendq.claim(nullptr)) wake.add(w, o);
   c->mu.unlock();

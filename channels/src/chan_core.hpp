@@ -85,12 +85,10 @@ struct alignas(64) chan_core {
   void* value_of(slot_header* s) const noexcept { return reinterpret_cast<std::byte*>(s) + value_offset; }
 };
 
-enum class op_result : std::uint8_t { done, would_block, closed };
-
 // Tries one send (of *slot) or receive (into raw *slot) without waiting, on
 // either kind of channel, and wakes whoever it completed or made ready
 // (after any lock is released).
-op_result try_op(chan_core* c, bool is_send, void* slot);
+op_status try_op(chan_core* c, bool is_send, void* slot);
 
 // Queues w (already filled in) on c's send or receive queue unless the
 // operation has become ready meanwhile — then returns false and queues
@@ -113,9 +111,11 @@ inline bool may_be_ready(const chan_core* c, bool is_send) noexcept {
 
 // Removes w from c's queue if it is still there.
 void dequeue(chan_core* c, waiter& w, bool is_send);
-// A waiter claimed with outcome::retry that will not retry (its owner was
-// cancelled) passes the wake-up on to the next waiter (invariant B4).
-void pass_on_wakeup(chan_core* c, bool is_send);
+// The one cancellation clean-up of a claimed channel waiter (a send,
+// receive or select case whose owner unwinds instead of completing, after
+// await_release): a `retry` wake-up is passed on to the next waiter
+// (invariant B4); a value received into `slot` (`done`) is destroyed.
+void undo_claim(chan_core* c, bool is_send, void* slot, op_status given) noexcept;
 
 // Waits (parks) until the operation owning `sel` has been claimed, or until
 // `deadline` (if given) — then tries to cancel it with kSelCancelled.

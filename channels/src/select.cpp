@@ -30,34 +30,18 @@
 #include <weft/channels/chan.hpp>
 
 #include "chan_core.hpp"
+#include "random.hpp"
 
 namespace weft::detail {
 namespace {
 
-std::uint64_t next_random() noexcept {
-  // Per-thread state is fine here: it is used between suspension points.
-  // Constant-initialised (no TLS init guard), seeded on first use.
-  constinit thread_local std::uint64_t s = 0;
-  if (s == 0) s = 0x853C49E6748FEA9Bull ^ reinterpret_cast<std::uintptr_t>(&s);
-  s ^= s << 13;
-  s ^= s >> 7;
-  s ^= s << 17;
-  return s;
-}
+op_status try_case(select_op& op) { return try_op(op.ch, op.is_send, op.slot); }
 
-// A uniformly distributed index below n, without a division (Lemire's
-// multiply-shift; the bias for n below 2^32 is below 2^-32).
-std::uint32_t random_below(std::size_t n) noexcept {
-  return static_cast<std::uint32_t>((static_cast<unsigned __int128>(next_random() >> 32) * n) >> 32);
-}
-
-op_result try_case(select_op& op) { return try_op(op.ch, op.is_send, op.slot); }
-
-long finish(select_op& op, long i, op_result r) {
+long finish(select_op& op, long i, op_status r) {
   if (op.is_send) {
-    if (r == op_result::closed) throw channel_closed("send on closed channel");
+    if (r == op_status::closed) throw channel_closed("send on closed channel");
   } else {
-    op.status = r == op_result::done ? recv_status::value : recv_status::closed;
+    op.status = r;  // done or closed
   }
   return i;
 }
@@ -81,8 +65,8 @@ inline long poll_cases(select_op* ops, std::size_t n, const std::uint32_t* order
     if (op.ch == nullptr) continue;
     if (versions == nullptr && op.ch->cap == 0 && !may_be_ready(op.ch, op.is_send)) continue;
     if (versions != nullptr) versions[k] = state_version(op.ch);
-    const op_result r = try_case(op);
-    if (r != op_result::would_block) return finish(op, order[k], r);
+    const op_status r = try_case(op);
+    if (r != op_status::would_block) return finish(op, order[k], r);
   }
   return kNoCase;
 }
@@ -103,8 +87,7 @@ __attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool n
   if (first_order != nullptr) {
     std::copy(first_order, first_order + n, order);
   } else {
-    for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
-    for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+    random_permutation(order, n);
   }
 
   constexpr std::uint32_t kAborted = kSelCancelled - 1;
@@ -195,10 +178,7 @@ __attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool n
       if (won != 0 && won < kAborted) {
         select_op& op = ops[won - 1];
         await_release(ws[won - 1]);
-        if (ws[won - 1].result == outcome::retry)
-          pass_on_wakeup(op.ch, op.is_send);  // chan_core.hpp, B4
-        else if (!op.is_send && ws[won - 1].result == outcome::done)
-          op.ch->ops->destroy(op.slot);
+        undo_claim(op.ch, op.is_send, op.slot, ws[won - 1].result);
       }
       throw;
     }
@@ -208,15 +188,15 @@ __attribute__((noinline)) long select_slow(select_op* ops, std::size_t n, bool n
     if (s == kSelCancelled) return kSelectTimeout;
     const long i = static_cast<long>(s) - 1;
     await_release(ws[i]);
-    if (ws[i].result == outcome::retry) {
+    if (ws[i].result == op_status::retry) {
       // A buffered channel became ready for case i (B4): try it first, so
       // the wake-up is not wasted on another case; poll again if a peer
       // got there first.
-      const op_result r = try_case(ops[i]);
-      if (r != op_result::would_block) return finish(ops[i], i, r);
+      const op_status r = try_case(ops[i]);
+      if (r != op_status::would_block) return finish(ops[i], i, r);
       continue;
     }
-    return finish(ops[i], i, ws[i].result == outcome::done ? op_result::done : op_result::closed);
+    return finish(ops[i], i, ws[i].result);  // done or closed
   }
 }
 
@@ -231,8 +211,7 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
   // parking — is select_slow's.
   if (nonblocking || n > kInline) return select_slow(ops, n, nonblocking, deadline, nullptr);
   std::uint32_t order[kInline];
-  for (std::size_t i = 0; i < n; i++) order[i] = static_cast<std::uint32_t>(i);
-  for (std::size_t i = n; i > 1; i--) std::swap(order[i - 1], order[random_below(i)]);
+  random_permutation(order, n);
   const long i = poll_cases(ops, n, order, nullptr);
   if (i != kNoCase) return i;
   return select_slow(ops, n, nonblocking, deadline, order);

@@ -1,164 +1,70 @@
-// Sync primitives. Each keeps its waiters in a FIFO guarded by its own
-// spin_mutex and hands ownership (a lock, a permit, a notification) to a
-// waiter directly: the granter, holding the primitive's lock, dequeues the
-// waiter, sets `granted` (release), unparks it and, as its last touch, sets
-// `released` (release). The waiter parks until it sees `granted` (it must
-// be set before the unpark: a waiter that woke and saw nothing would park
-// again and miss the one unpark), then waits for `released` before its
-// frame may go. On a timeout it takes the lock and either finds itself
-// still queued (a real timeout) or already granted (the grant wins).
+// Sync primitives over the channels' waiter (waiter.hpp): each primitive
+// keeps its blocked callers in a wait_list of solo waiters guarded by its
+// own spin_mutex mu_, and hands what it guards (a lock, a permit, a
+// notification) to a waiter directly, as Go's sync package parks goroutines
+// on the same sudogs as its channels (sema.go).
+//
+// Protocol (waiter.hpp, invariants 1-3, as for a channel's solo waiter):
+// 1. A caller that must wait fills in a solo_waiter in its own frame,
+//    queues it under mu_ and parks (wait_solo) until its sel is non-zero.
+// 2. A granter, holding mu_, updates the primitive's state for the waiter
+//    (the lock is now its, a permit is taken, a reader is counted), claims
+//    it (list_claim: sel = 1, release, then dequeued) and adds it to a
+//    wake_list with `done` (a mutex's waiter woken only to compete for the
+//    lock: `retry`).
+// 3. After mu_ is unlocked, the wake_list unparks each waiter and, as its
+//    last touch, sets `released`. Nothing touches the primitive after the
+//    unlock: a woken waiter may return and destroy it at once. The owner
+//    waits for `released` before its frame may go (await_release).
+// 4. On a timeout the owner takes mu_ and either finds itself still
+//    queued (a real timeout: it unlinks itself) or already claimed (the
+//    grant wins and counts).
 //
 // Cancellation (fiber_cancelled thrown by park at shutdown): a waiter still
 // queued unlinks itself; one granted meanwhile passes the grant on (unlock,
-// release, notify) before unwinding, so nothing is lost.
+// release, notify) before unwinding, so nothing is lost (wait_solo's undo).
 //
-// Lock order: a primitive's mu is a leaf above the scheduler's locks (held
-// while unparking, never while parking), like a channel lock.
-
-#include <sched.h>
+// Lock order: a primitive's mu_ is a leaf, like a channel's: no other lock
+// is taken under it (the scheduler's included: unparking happens after the
+// unlock), and it is never held across a park.
 
 #include <stdexcept>
 
 #include <weft/channels/sync.hpp>
 #include <weft/scheduler/detail/park.hpp>
 
+#include "waiter.hpp"
+
 namespace weft {
 namespace detail {
 namespace {
 
-struct sync_waiter {
-  sync_waiter* prev = nullptr;
-  sync_waiter* next = nullptr;
-  bool queued = false;
-  bool reader = false;   // shared_mutex: a reader (true) or a writer
-  bool handoff = false;  // mutex: granted ownership, not just a wake-up
-  std::int64_t since = 0;  // mutex: when the lock() began waiting
-  parker* p = nullptr;
-  std::atomic<bool> granted{false};   // set by the granter before unparking
-  std::atomic<bool> released{false};  // set by the granter, last (release)
-};
+// Queues the caller's solo waiter at the back of l; requires mu.
+inline void enqueue(wait_list& l, solo_waiter& sw) noexcept { list_push_back(l, &sw.w); }
 
-sync_waiter* front(wait_list& l) { return static_cast<sync_waiter*>(l.head); }
-
-void push(wait_list& l, sync_waiter* w) {
-  w->next = nullptr;
-  w->prev = static_cast<sync_waiter*>(l.tail);
-  if (l.tail != nullptr)
-    static_cast<sync_waiter*>(l.tail)->next = w;
-  else
-    l.head = w;
-  l.tail = w;
-  w->queued = true;
-}
-
-void push_front(wait_list& l, sync_waiter* w) {
-  w->prev = nullptr;
-  w->next = static_cast<sync_waiter*>(l.head);
-  if (l.head != nullptr)
-    static_cast<sync_waiter*>(l.head)->prev = w;
-  else
-    l.tail = w;
-  l.head = w;
-  w->queued = true;
-}
-
-void unlink(wait_list& l, sync_waiter* w) {
-  if (!w->queued) return;
-  if (w->prev != nullptr)
-    w->prev->next = w->next;
-  else
-    l.head = w->next;
-  if (w->next != nullptr)
-    w->next->prev = w->prev;
-  else
-    l.tail = w->prev;
-  w->prev = w->next = nullptr;
-  w->queued = false;
-}
-
-sync_waiter* pop(wait_list& l) {
-  sync_waiter* w = front(l);
-  if (w != nullptr) unlink(l, w);
+// Claims the longest waiter of l and gives it o; requires mu. Returns the
+// waiter (woken when `wake` is destroyed, after mu's unlock) or null.
+inline waiter* grant_first(wait_list& l, wake_list& wake, op_status o = op_status::done) noexcept {
+  waiter* w = list_claim(l, nullptr);  // every sync waiter is solo
+  if (w != nullptr) wake.add(w, o);
   return w;
 }
 
-// Requires the primitive's mu; w already unlinked.
-void grant(sync_waiter* w) {
-  parker* p = w->p;
-  // Release: pairs with await_grant's acquire of granted.
-  w->granted.store(true, std::memory_order_release);
-  unpark(*p);
-  // Release: pairs with await_grant's acquire; w may be gone after this.
-  w->released.store(true, std::memory_order_release);
-}
-
-// Waiters granted inside a critical section, woken once it is over: a
-// woken waiter may return and destroy the primitive at once, so nothing may
-// touch the primitive (not even its lock) after the first grant. Declare a
-// `grants` before the lock guard so that it runs after the unlock.
-struct grants {
-  sync_waiter* head = nullptr;
-  void add(sync_waiter* w) noexcept {
-    w->next = head;  // w is unlinked: its link is ours now
-    head = w;
-  }
-  ~grants() {
-    while (sync_waiter* w = head) {
-      head = w->next;  // read before grant: w may be gone after it
-      grant(w);
-    }
-  }
-};
-
-// Waits for a granter's last touch (spinning briefly, then yielding the
-// CPU: the granter may be a preempted thread).
-void await_released(const sync_waiter& w) noexcept {
-  for (int i = 0; !w.released.load(std::memory_order_acquire); i++) {
-    if (i < 128)
-      __builtin_ia32_pause();
-    else
-      sched_yield();
-  }
-}
-
-// Parks until w is granted (true) or the deadline passes (false). On
-// cancellation, unlinks w or, if it was granted, calls undo() to pass the
-// grant on, then rethrows.
+// Parks the caller, queued on l (guarded by mu), until granted (true) or
+// until dl, if given (false). On cancellation, undo() passes on a grant
+// that arrived meanwhile (waiter.hpp, wait_solo).
 template <class Undo>
-bool await_grant(spin_mutex& mu, wait_list& l, sync_waiter& w, const std::chrono::steady_clock::time_point* dl,
-                 const char* what, const void* obj, Undo undo) {
-  for (;;) {
-    if (w.granted.load(std::memory_order_acquire)) {
-      await_released(w);
-      return true;
-    }
-    bool timed_out = false;
-    try {
-      if (dl != nullptr)
-        timed_out = !park_until(*dl, {what, obj});
-      else
-        park({what, obj});
-    } catch (...) {
-      mu.lock();
-      const bool queued = w.queued;
-      unlink(l, &w);
-      mu.unlock();
-      if (!queued) {
-        await_released(w);
-        undo();
-      }
-      throw;
-    }
-    if (timed_out) {
-      mu.lock();
-      const bool queued = w.queued;
-      unlink(l, &w);
-      mu.unlock();
-      if (queued) return false;
-      await_released(w);
-      return true;  // granted just before the deadline: it counts
-    }
-  }
+bool await_grant(spin_mutex& mu, wait_list& l, solo_waiter& sw, const clock::time_point* dl, const char* what,
+                 const void* obj, Undo undo) {
+  return wait_solo(
+      sw.w, {what, obj}, dl,
+      [&mu, &l, &sw] {
+        mu.lock();
+        const bool was_queued = list_remove(l, &sw.w);
+        mu.unlock();
+        return was_queued;
+      },
+      undo);
 }
 
 }  // namespace
@@ -196,10 +102,10 @@ void mutex::lock_slow() {
     __builtin_ia32_pause();
   }
   detail::note_plain_thread();
-  std::int64_t since = 0;  // when this lock() first queued
+  std::int64_t since = 0;  // when this lock() first queued; the waiter's slot
   bool at_front = false;   // lost a race after being woken: keep our place
   for (;;) {
-    detail::sync_waiter w;
+    detail::solo_waiter sw(&since);
     mu_.lock();
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
@@ -216,50 +122,43 @@ void mutex::lock_slow() {
         break;
     }
     if (since == 0) since = mono_ns();
-    w.p = &detail::current_parker();
-    w.since = since;
     if (at_front)
-      detail::push_front(waiters_, &w);
+      detail::list_push_front(waiters_, &sw.w);
     else
-      detail::push(waiters_, &w);
+      detail::enqueue(waiters_, sw);
     mu_.unlock();
-    detail::await_grant(mu_, waiters_, w, nullptr, "mutex lock", this, [this, &w] {
-      if (w.handoff)
+    // done: handed the lock (starvation mode); retry: woken to compete.
+    detail::await_grant(mu_, waiters_, sw, nullptr, "mutex lock", this, [this, &sw] {
+      if (sw.w.result == detail::op_status::done)
         unlock();  // we owned it: pass it on
       else
         wake_next();  // we were to compete: let another waiter do so
     });
-    if (w.handoff) return;  // starvation mode: the unlocker left it locked for us
+    if (sw.w.result == detail::op_status::done) return;  // the unlocker left it locked for us
     if (try_take()) return;
     at_front = true;
   }
 }
 
 void mutex::unlock_slow() {
-  detail::grants g;  // after mu_.unlock()
+  detail::wake_list wake;  // after mu_.unlock()
   mu_.lock();
-  detail::sync_waiter* w = detail::pop(waiters_);
+  const detail::waiter* w = waiters_.head;
+  // Starving: hand over, staying locked for w; otherwise w competes.
+  const bool starving = w != nullptr && mono_ns() - *static_cast<const std::int64_t*>(w->slot) > kStarvingNs;
+  detail::grant_first(waiters_, wake, starving ? detail::op_status::done : detail::op_status::retry);
   const std::uint32_t waiters = waiters_.head != nullptr ? kWaiters : 0;
-  if (w != nullptr && mono_ns() - w->since > kStarvingNs) {
-    // Starving: hand over, staying locked for w.
-    w->handoff = true;
-    state_.store(kLocked | waiters, std::memory_order_release);
-  } else {
-    // Release: publishes the critical section to the next owner.
-    state_.store(waiters, std::memory_order_release);
-  }
-  if (w != nullptr) g.add(w);
+  // Release: publishes the critical section to the next owner.
+  state_.store(starving ? kLocked | waiters : waiters, std::memory_order_release);
   mu_.unlock();
 }
 
 void mutex::wake_next() {
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
   if ((state_.load(std::memory_order_relaxed) & kLocked) != 0) return;  // its unlock will wake someone
-  if (detail::sync_waiter* w = detail::pop(waiters_)) {
-    if (waiters_.head == nullptr) state_.fetch_and(~kWaiters, std::memory_order_relaxed);
-    g.add(w);
-  }
+  if (detail::grant_first(waiters_, wake, detail::op_status::retry) != nullptr && waiters_.head == nullptr)
+    state_.fetch_and(~kWaiters, std::memory_order_relaxed);
 }
 
 // ---- shared_mutex ----
@@ -272,14 +171,13 @@ void shared_mutex::lock() {
     mu_.unlock();
     return;
   }
-  detail::sync_waiter w;
-  w.p = &detail::current_parker();
-  detail::push(writers_waiting_, &w);
+  detail::solo_waiter sw;
+  detail::enqueue(writers_waiting_, sw);
   mu_.unlock();
-  detail::await_grant(mu_, writers_waiting_, w, nullptr, "rwmutex lock", this, [this] { unlock(); });
+  detail::await_grant(mu_, writers_waiting_, sw, nullptr, "rwmutex lock", this, [this] { unlock(); });
 }
 
-bool shared_mutex::try_lock() {
+bool shared_mutex::try_lock() noexcept {
   std::lock_guard lk(mu_);
   if (writer_ || readers_ != 0) return false;
   writer_ = true;
@@ -287,18 +185,14 @@ bool shared_mutex::try_lock() {
 }
 
 void shared_mutex::unlock() {
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
   writer_ = false;
   if (readers_waiting_.head != nullptr) {
     // Admit every waiting reader (no reader starvation).
-    while (detail::sync_waiter* r = detail::pop(readers_waiting_)) {
-      readers_++;
-      g.add(r);
-    }
-  } else if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
+    while (detail::grant_first(readers_waiting_, wake) != nullptr) readers_++;
+  } else if (detail::grant_first(writers_waiting_, wake) != nullptr) {
     writer_ = true;
-    g.add(w);
   }
 }
 
@@ -311,15 +205,13 @@ void shared_mutex::lock_shared() {
     mu_.unlock();
     return;
   }
-  detail::sync_waiter w;
-  w.reader = true;
-  w.p = &detail::current_parker();
-  detail::push(readers_waiting_, &w);
+  detail::solo_waiter sw;
+  detail::enqueue(readers_waiting_, sw);
   mu_.unlock();
-  detail::await_grant(mu_, readers_waiting_, w, nullptr, "rwmutex rlock", this, [this] { unlock_shared(); });
+  detail::await_grant(mu_, readers_waiting_, sw, nullptr, "rwmutex rlock", this, [this] { unlock_shared(); });
 }
 
-bool shared_mutex::try_lock_shared() {
+bool shared_mutex::try_lock_shared() noexcept {
   std::lock_guard lk(mu_);
   if (writer_ || writers_waiting_.head != nullptr) return false;
   readers_++;
@@ -327,14 +219,9 @@ bool shared_mutex::try_lock_shared() {
 }
 
 void shared_mutex::unlock_shared() {
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
-  if (--readers_ == 0) {
-    if (detail::sync_waiter* w = detail::pop(writers_waiting_)) {
-      writer_ = true;
-      g.add(w);
-    }
-  }
+  if (--readers_ == 0 && detail::grant_first(writers_waiting_, wake) != nullptr) writer_ = true;
 }
 
 // ---- condition_variable ----
@@ -342,17 +229,16 @@ void shared_mutex::unlock_shared() {
 bool condition_variable::wait_impl(void* lk, void (*unlock)(void*), void (*lock)(void*),
                                    const std::chrono::steady_clock::time_point* dl) {
   detail::note_plain_thread();
-  detail::sync_waiter w;
-  w.p = &detail::current_parker();
+  detail::solo_waiter sw;
   mu_.lock();
-  detail::push(waiters_, &w);
+  detail::enqueue(waiters_, sw);
   mu_.unlock();
   // Queued before the caller's lock is released: a notify issued after the
   // caller changed its condition under that lock finds us.
   unlock(lk);
   bool notified;
   try {
-    notified = detail::await_grant(mu_, waiters_, w, dl, "cond wait", this, [this] { notify_one(); });
+    notified = detail::await_grant(mu_, waiters_, sw, dl, "cond wait", this, [this] { notify_one(); });
   } catch (...) {
     lock(lk);
     throw;
@@ -361,16 +247,17 @@ bool condition_variable::wait_impl(void* lk, void (*unlock)(void*), void (*lock)
   return notified;
 }
 
-void condition_variable::notify_one() {
-  detail::grants g;
+void condition_variable::notify_one() noexcept {
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
-  if (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
+  detail::grant_first(waiters_, wake);
 }
 
-void condition_variable::notify_all() {
-  detail::grants g;
+void condition_variable::notify_all() noexcept {
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
-  while (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
+  while (detail::grant_first(waiters_, wake) != nullptr) {
+  }
 }
 
 // ---- wait_group ----
@@ -395,13 +282,10 @@ void wait_group::add(std::int64_t delta) {
   if (count < 0) throw std::logic_error("weft::wait_group: negative counter");
   if (count != 0 || waiters == 0 || delta == 0) return;
   state_.store(0, std::memory_order_relaxed);  // the waiters are ours to wake
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
   std::uint32_t woken = 0;
-  while (detail::sync_waiter* w = detail::pop(waiters_)) {
-    g.add(w);
-    woken++;
-  }
+  while (detail::grant_first(waiters_, wake) != nullptr) woken++;
   wakes_ += waiters - woken;  // counted, not yet queued
 }
 
@@ -413,24 +297,23 @@ void wait_group::wait() {
     if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) break;
   }
   detail::note_plain_thread();
-  detail::sync_waiter w;
-  w.p = &detail::current_parker();
+  detail::solo_waiter sw;
   mu_.lock();
   if (wakes_ > 0) {  // the counter reached zero while we were on our way
     wakes_--;
     mu_.unlock();
     return;
   }
-  detail::push(waiters_, &w);
+  detail::enqueue(waiters_, sw);
   mu_.unlock();
-  detail::await_grant(mu_, waiters_, w, nullptr, "waitgroup wait", this, [] {});
+  detail::await_grant(mu_, waiters_, sw, nullptr, "waitgroup wait", this, [] {});
 }
 
 // ---- semaphore ----
 
 void semaphore::acquire() { acquire_until(nullptr); }
 
-bool semaphore::try_acquire() {
+bool semaphore::try_acquire() noexcept {
   std::lock_guard lk(mu_);
   if (count_ > 0 && waiters_.head == nullptr) {
     count_--;
@@ -447,24 +330,18 @@ bool semaphore::acquire_until(const std::chrono::steady_clock::time_point* dl) {
     mu_.unlock();
     return true;
   }
-  detail::sync_waiter w;
-  w.p = &detail::current_parker();
-  detail::push(waiters_, &w);
+  detail::solo_waiter sw;
+  detail::enqueue(waiters_, sw);
   mu_.unlock();
-  return detail::await_grant(mu_, waiters_, w, dl, "semaphore acquire", this, [this] { release(1); });
+  return detail::await_grant(mu_, waiters_, sw, dl, "semaphore acquire", this, [this] { release(1); });
 }
 
 void semaphore::release(std::int64_t n) {
   if (n < 0) throw std::invalid_argument("weft::semaphore::release: negative count");
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
   count_ += n;
-  while (count_ > 0) {
-    detail::sync_waiter* w = detail::pop(waiters_);
-    if (w == nullptr) break;
-    count_--;
-    g.add(w);
-  }
+  while (count_ > 0 && detail::grant_first(waiters_, wake) != nullptr) count_--;
 }
 
 // ---- once_flag ----
@@ -483,31 +360,31 @@ bool once_flag::begin() {
       mu_.unlock();
       return true;
     }
-    detail::sync_waiter w;  // someone is running f: wait for its outcome
-    w.p = &detail::current_parker();
-    detail::push(waiters_, &w);
+    detail::solo_waiter sw;  // someone is running f: wait for its outcome
+    detail::enqueue(waiters_, sw);
     mu_.unlock();
-    detail::await_grant(mu_, waiters_, w, nullptr, "once", this, [this] {
+    detail::await_grant(mu_, waiters_, sw, nullptr, "once", this, [this] {
       // We were told the outcome while being cancelled: if f failed, let
       // another waiter retry in our place.
       if (state_.load(std::memory_order_acquire) != kDone) {
-        detail::grants g;
+        detail::wake_list wake;
         std::lock_guard lk(mu_);
-        if (detail::sync_waiter* next = detail::pop(waiters_)) g.add(next);
+        detail::grant_first(waiters_, wake);
       }
     });
   }
 }
 
 void once_flag::finish(bool succeeded) {
-  detail::grants g;
+  detail::wake_list wake;
   std::lock_guard lk(mu_);
   // Release: f's effects happen before every done() that sees kDone.
   state_.store(succeeded ? kDone : 0, std::memory_order_release);
   if (succeeded) {
-    while (detail::sync_waiter* w = detail::pop(waiters_)) g.add(w);
-  } else if (detail::sync_waiter* w = detail::pop(waiters_)) {
-    g.add(w);  // it will try f itself
+    while (detail::grant_first(waiters_, wake) != nullptr) {
+    }
+  } else {
+    detail::grant_first(waiters_, wake);  // it will try f itself
   }
 }
 

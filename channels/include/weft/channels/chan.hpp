@@ -89,7 +89,7 @@ class chan {
   // closed and every buffered value has been received.
   std::optional<T> recv() const {
     detail::raw_slot<T> s;
-    if (detail::chan_recv(c_, s.bytes) == detail::recv_status::value) return s.take();
+    if (detail::chan_recv(c_, s.bytes) == detail::op_status::done) return s.take();
     return std::nullopt;
   }
 
@@ -106,7 +106,7 @@ class chan {
   // closed-aware select or recv to tell "closed" from "not ready").
   std::optional<T> try_recv() const {
     detail::raw_slot<T> s;
-    if (detail::chan_try_recv(c_, s.bytes) == detail::recv_status::value) return s.take();
+    if (detail::chan_try_recv(c_, s.bytes) == detail::op_status::done) return s.take();
     return std::nullopt;
   }
 
@@ -119,7 +119,7 @@ class chan {
   template <class Rep, class Period>
   std::optional<T> recv_for(std::chrono::duration<Rep, Period> d) const {
     detail::raw_slot<T> s;
-    if (detail::chan_recv_until(c_, s.bytes, deadline(d)) == detail::recv_status::value) return s.take();
+    if (detail::chan_recv_until(c_, s.bytes, deadline(d)) == detail::op_status::done) return s.take();
     return std::nullopt;
   }
 

@@ -81,7 +81,7 @@ void prepare(select_op& op, send_case<T, F>& c) {
 template <class T, class F>
 void complete(select_op& op, recv_case<T, F>& c) {
   std::optional<T> v;
-  if (op.status == recv_status::value) v = c.slot.take();
+  if (op.status == op_status::done) v = c.slot.take();
   if constexpr (std::is_invocable_v<F&, std::optional<T>>)
     c.fn(std::move(v));
   else

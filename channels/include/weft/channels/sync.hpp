@@ -16,17 +16,10 @@
 #include <mutex>
 #include <utility>
 
+#include <weft/channels/detail/chan_core.hpp>  // detail::wait_list
 #include <weft/scheduler/detail/spin_mutex.hpp>
 
 namespace weft {
-
-namespace detail {
-// A FIFO of blocked waiters; the waiter type lives in channels/src.
-struct wait_list {
-  void* head = nullptr;
-  void* tail = nullptr;
-};
-}  // namespace detail
 
 // sync.Mutex. Lockable (std::lock_guard, std::unique_lock). Unlock wakes
 // the longest waiter to compete for the lock; one that has waited over
@@ -44,7 +37,8 @@ class mutex {
     if (!state_.compare_exchange_strong(free, kLocked, std::memory_order_acquire, std::memory_order_relaxed))
       lock_slow();
   }
-  bool try_lock() noexcept {
+  // Takes the lock if it is free, never waiting. From fibers and threads.
+  [[nodiscard]] bool try_lock() noexcept {
     std::uint32_t free = 0;
     return state_.compare_exchange_strong(free, kLocked, std::memory_order_acquire, std::memory_order_relaxed);
   }
@@ -73,10 +67,12 @@ class mutex {
 class shared_mutex {
  public:
   void lock();
-  bool try_lock();
+  // Takes the lock exclusively if it is free, never waiting.
+  [[nodiscard]] bool try_lock() noexcept;
   void unlock();
   void lock_shared();
-  bool try_lock_shared();
+  // Takes a shared lock unless a writer holds or awaits it, never waiting.
+  [[nodiscard]] bool try_lock_shared() noexcept;
   void unlock_shared();
 
  private:
@@ -117,8 +113,10 @@ class condition_variable {
       if (!wait_until_impl(lk, &dl)) return pred();
     return true;
   }
-  void notify_one();
-  void notify_all();
+  // Wakes the longest waiter / every waiter (none: no effect). From
+  // fibers and threads, with or without the waiters' lock held.
+  void notify_one() noexcept;
+  void notify_all() noexcept;
 
  private:
   // Returns false on timeout. Lock is any BasicLockable.
@@ -159,9 +157,11 @@ class semaphore {
  public:
   explicit semaphore(std::int64_t initial = 0) : count_(initial) {}
   void acquire();
-  bool try_acquire();
+  // Takes a permit if one is free and nobody waits ahead, never waiting.
+  [[nodiscard]] bool try_acquire() noexcept;
+  // As acquire, giving up after d: false if it did.
   template <class Rep, class Period>
-  bool try_acquire_for(std::chrono::duration<Rep, Period> d) {
+  [[nodiscard]] bool try_acquire_for(std::chrono::duration<Rep, Period> d) {
     const auto dl = std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::steady_clock::duration>(d);
     return acquire_until(&dl);
   }
@@ -179,7 +179,7 @@ class semaphore {
 // to its caller and the next caller tries again (as std::call_once).
 class once_flag {
  public:
-  bool done() const noexcept { return state_.load(std::memory_order_acquire) == kDone; }
+  [[nodiscard]] bool done() const noexcept { return state_.load(std::memory_order_acquire) == kDone; }
 
  private:
   template <class F, class... A>

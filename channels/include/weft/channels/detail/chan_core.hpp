@@ -21,6 +21,28 @@ struct elem_ops {
 
 struct chan_core;
 
+// The one result of every channel and sync operation in weft::detail: what
+// a channel call returns, what a select case ended with, and what a waker
+// tells the waiter it claimed (channels/src/waiter.hpp).
+enum class op_status : std::uint8_t {
+  pending,      // a queued waiter not yet claimed
+  done,         // completed: a value moved (sent, received, handed over),
+                // or a sync waiter given what it waited for
+  would_block,  // nothing happened: not ready, or the deadline passed first
+  closed,       // the channel is closed (for a receive: and drained)
+  retry,        // a wake-up without a value: the operation may be ready
+                // now, try it again (buffered channels; a mutex's waiter
+                // woken to compete for the lock)
+};
+
+// A FIFO of blocked waiters (channels/src/waiter.hpp has the waiter and
+// the operations); held by value in the sync primitives and channels.
+struct waiter;
+struct wait_list {
+  waiter* head = nullptr;
+  waiter* tail = nullptr;
+};
+
 // A channel of `capacity` buffered elements (0: unbuffered). One reference.
 chan_core* chan_create(const elem_ops* ops, std::size_t capacity);
 void chan_retain(chan_core* c) noexcept;
@@ -38,14 +60,13 @@ bool chan_send_until(chan_core* c, void* value, std::chrono::steady_clock::time_
 // Sends only if that needs no waiting. Throws channel_closed if closed.
 bool chan_try_send(chan_core* c, void* value);
 
-enum class recv_status : std::uint8_t { value, closed, empty };
-// Receives into *out (raw storage; constructed on `value`), blocking until
+// Receives into *out (raw storage; constructed on `done`), blocking until
 // a value arrives or the channel is closed and drained (`closed`).
-recv_status chan_recv(chan_core* c, void* out);
-// As chan_recv, returning `empty` at `deadline`.
-recv_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline);
-// Never waits: `empty` when nothing is ready.
-recv_status chan_try_recv(chan_core* c, void* out);
+op_status chan_recv(chan_core* c, void* out);
+// As chan_recv, returning `would_block` at `deadline`.
+op_status chan_recv_until(chan_core* c, void* out, std::chrono::steady_clock::time_point deadline);
+// Never waits: `would_block` when nothing is ready.
+op_status chan_try_recv(chan_core* c, void* out);
 
 // Closes the channel: wakes every blocked receiver and sender. Throws
 // channel_closed if already closed, channel_error if nil.
@@ -58,7 +79,7 @@ struct select_op {
   chan_core* ch = nullptr;     // null: a nil channel's case, never ready
   void* slot = nullptr;        // send: the value; recv: raw storage
   bool is_send = false;
-  recv_status status = recv_status::empty;  // recv result
+  op_status status = op_status::would_block;  // recv result: done or closed
 };
 inline constexpr long kSelectNone = -1;     // non-blocking and nothing ready
 inline constexpr long kSelectTimeout = -2;  // the deadline passed

@@ -5,11 +5,11 @@
 // instructions and never park a fiber, so spinning nearly always wins; the
 // futex keeps 1:1 threads that lose the CPU while holding it from burning
 // their peers' time. States: 0 free, 1 locked, 2 locked with sleepers.
+//
+// This header reaches users' translation units (weft::mutex and the other
+// sync primitives hold one), so it has atomics only: the spinning, the
+// futex and every syscall or arch builtin live in scheduler/src/spin_mutex.cpp.
 #pragma once
-
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -33,24 +33,11 @@ class spin_mutex {
   }
 
  private:
-  __attribute__((noinline, cold)) void lock_contended() noexcept {
-    std::uint32_t c = 0;
-    for (int i = 0; i < 64; i++) {
-      __builtin_ia32_pause();
-      c = 0;
-      if (state_.load(std::memory_order_relaxed) == 0 &&
-          state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed))
-        return;
-    }
-    if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
-    while (c != 0) {
-      syscall(SYS_futex, &state_, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
-      c = state_.exchange(2, std::memory_order_acquire);
-    }
-  }
-  __attribute__((noinline, cold)) void wake_one() noexcept {
-    syscall(SYS_futex, &state_, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-  }
+  // Spins, then sleeps on the futex until the lock is ours (state 2 while
+  // anyone may sleep).
+  [[gnu::noinline, gnu::cold]] void lock_contended() noexcept;
+  // Wakes one sleeper of lock_contended.
+  [[gnu::noinline, gnu::cold]] void wake_one() noexcept;
 
   std::atomic<std::uint32_t> state_{0};
 };

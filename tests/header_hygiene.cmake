@@ -1,0 +1,20 @@
+# Fails if a public header includes a system interface that is the
+# implementation's business (futex, syscalls, asm, intrinsics) or uses an
+# arch builtin. Run as: cmake -DROOT=<source dir> -P header_hygiene.cmake
+file(GLOB_RECURSE headers ${ROOT}/*/include/*.hpp ${ROOT}/include/*.hpp)
+set(bad "")
+foreach(h IN LISTS headers)
+  if(h MATCHES "/build[^/]*/")
+    continue()
+  endif()
+  file(STRINGS ${h} lines REGEX "#[ \t]*include[ \t]*<(linux|asm|sys)/|#[ \t]*include[ \t]*<unistd\\.h>|intrin\\.h>|__builtin_ia32_|syscall[ \t]*\\(")
+  if(lines)
+    list(APPEND bad "${h}: ${lines}")
+  endif()
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n" bad "${bad}")
+  message(FATAL_ERROR "public headers reach for system internals:\n${bad}")
+endif()
+list(LENGTH headers n)
+message(STATUS "header hygiene: ${n} public headers clean")

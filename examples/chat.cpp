@@ -62,7 +62,7 @@ hub_report hub(weft::chan<event> events) {
       case event::join:
         r.joins++;
         members[e.id] = e.out;
-        e.out.try_send(std::string("welcome\n"));  // an empty buffer: always fits
+        (void)e.out.try_send(std::string("welcome\n"));  // an empty buffer: always fits
         break;
       case event::leave:
         if (auto it = members.find(e.id); it != members.end()) {

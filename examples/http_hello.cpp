@@ -257,13 +257,13 @@ int serve(const example::model& m, int port) {
   std::thread([stop, stop_signals] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
-    stop.try_send(sig);
+    (void)stop.try_send(sig);  // room for both senders
   }).detach();
   std::thread([stop] {
     char buf[256];
     while (::read(0, buf, sizeof buf) > 0) {
     }
-    stop.try_send(0);
+    (void)stop.try_send(0);
   }).detach();
   return m.main_task([&] {
     hello_server srv(m, weft::io::tcp_listener::bind("127.0.0.1:" + std::to_string(port)));

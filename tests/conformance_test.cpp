@@ -504,7 +504,7 @@ TEST(go_chan_regression, nonblocking_select_sees_one_moment) {
         c2.close();
       else
         c2.send(1);
-      c1.try_recv();
+      (void)c1.try_recv();
       for (int k = 0; done.load() != i; k++)
         if (k > 1000) std::this_thread::yield();
     }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <weft/channels/chan.hpp>
+#include <weft/channels/detail/select_core.hpp>
 
 #include "chan_core.hpp"
 #include "random.hpp"
@@ -215,6 +216,18 @@ long select_run(select_op* ops, std::size_t n, bool nonblocking,
   const long i = poll_cases(ops, n, order, nullptr);
   if (i != kNoCase) return i;
   return select_slow(ops, n, nonblocking, deadline, order);
+}
+
+// A deadline already past is a default (step 2's snapshot decides), so a
+// zero timeout means what Go's `default` means; otherwise select_slow's
+// timed wait (step 4), whose CAS to kSelCancelled loses to a case claimed
+// at the same moment.
+long select_run_until(select_op* ops, std::size_t n, std::chrono::steady_clock::time_point deadline) {
+  if (std::chrono::steady_clock::now() >= deadline) {
+    const long r = select_run(ops, n, true, nullptr);
+    return r == kSelectNone ? kSelectTimeout : r;
+  }
+  return select_run(ops, n, false, &deadline);
 }
 
 }  // namespace weft::detail

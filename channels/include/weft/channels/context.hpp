@@ -19,11 +19,23 @@
 
 namespace weft {
 
+// Why a context is done. No context operation throws it (nor anything
+// else): err() reports it, and message() spells it as Go's errors do.
 enum class context_error {
   none,               // not cancelled
   cancelled,          // cancel() was called (here or on an ancestor)
   deadline_exceeded,  // the deadline passed (here or on an ancestor)
 };
+
+// Go's error strings: "context canceled", "context deadline exceeded"; ""
+// for none.
+constexpr const char* message(context_error e) noexcept {
+  switch (e) {
+    case context_error::cancelled: return "context canceled";
+    case context_error::deadline_exceeded: return "context deadline exceeded";
+    default: return "";
+  }
+}
 
 class context {
  public:
@@ -47,9 +59,8 @@ class context {
   bool cancelled() const { return err() != context_error::none; }
   std::optional<std::chrono::steady_clock::time_point> deadline() const;
 
-  struct state;
-
  private:
+  struct state;  // context.cpp
   explicit context(std::shared_ptr<state> s) : s_(std::move(s)) {}
   std::shared_ptr<state> s_;
 };

@@ -24,12 +24,18 @@ bool timer_cancel(std::uint64_t id);
 
 using time_point = std::chrono::steady_clock::time_point;
 
-// A channel that receives the current time once, after d.
+// A channel that receives the current time once, after d (Go's
+// time.After). From fibers and threads. Each call allocates a buffered
+// channel and a callback, and adds an entry to the timer thread's heap that
+// stays there until it fires, also when the select that waited on it has
+// long since taken another case; firing is a hop through that thread. To
+// bound a select, on_timeout / on_deadline (select.hpp) cost none of this.
 template <class Rep, class Period>
-chan<time_point> after(std::chrono::duration<Rep, Period> d) {
+[[nodiscard]] chan<time_point> after(std::chrono::duration<Rep, Period> d) {
   auto c = make_chan<time_point>(1);
-  detail::timer_add(std::chrono::steady_clock::now() + std::chrono::ceil<std::chrono::nanoseconds>(d),
-                    std::chrono::nanoseconds(0), [c] { c.try_send(std::chrono::steady_clock::now()); });
+  // try_send: the channel's one slot is this timer's; it cannot be full.
+  detail::timer_add(detail::deadline_after(d), std::chrono::nanoseconds(0),
+                    [c] { (void)c.try_send(std::chrono::steady_clock::now()); });
   return c;
 }
 
@@ -47,8 +53,11 @@ class ticker {
   ~ticker() { stop(); }
 
   const chan<time_point>& c() const noexcept { return c_; }
-  // Stops the ticks; no tick is sent after stop returns... except one
-  // already in the channel.
+  // Stops the ticks: no tick is scheduled after stop returns. A tick that
+  // the timer thread is delivering at that very moment may still arrive
+  // just after, and one sent earlier may be waiting in the channel (Go
+  // before 1.23 behaves the same); drain with try_recv after stop if that
+  // matters. From fibers and threads.
   void stop() {
     if (id_ != 0) detail::timer_cancel(id_);
     id_ = 0;
@@ -65,7 +74,7 @@ class ticker {
     if (period.count() <= 0) throw std::invalid_argument("weft::ticker: non-positive period");
     chan<time_point> c = c_;
     id_ = detail::timer_add(std::chrono::steady_clock::now() + period, period,
-                            [c] { c.try_send(std::chrono::steady_clock::now()); });
+                            [c] { (void)c.try_send(std::chrono::steady_clock::now()); });  // full: a missed tick
   }
   chan<time_point> c_;
   std::uint64_t id_ = 0;

@@ -74,7 +74,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   fiber* self = w->current;
   // Register before checking the flag: see runtime::cancel_all.
   if (self->shard == nullptr) registry_add(w->registry, self);
-  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) cancel_current(w);
   // Acquire: a permit seen here is consumed below by an RMW anyway; the
   // load only spares a switch away and back when one is already waiting.
   if (self->park.state.load(std::memory_order_acquire) == kNotified) {
@@ -93,8 +93,9 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
-  // w->rt: every worker serves the one runtime, wherever we resumed.
-  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
+  // w->rt: every worker serves the one runtime, wherever we resumed; but
+  // the worker we run on now is this_worker().
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) cancel_current(this_worker());
   return true;
 }
 

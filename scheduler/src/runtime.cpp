@@ -48,7 +48,8 @@
 // Shutdown: main's exit sets main_done and cancels every other fiber
 // (cancel flag, then unpark): each unwinds from its next suspension point
 // with fiber_cancelled; fibers not yet started never run. When the last
-// fiber exits, `stop` is set and every worker leaves its loop.
+// fiber exits, `stop` is set and every worker leaves its loop. Fibers that
+// do not stop within the grace are abandoned (shutdown.cpp).
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -477,11 +478,6 @@ void runtime::cancel_all() noexcept {
   }
 }
 
-void runtime::on_main_done() {
-  main_done.store(true, std::memory_order_seq_cst);
-  cancel_all();
-}
-
 void runtime::on_fiber_exit() {
   if (!main_done.load(std::memory_order_acquire)) return;
   if (live_fibers() != 0) return;
@@ -532,7 +528,7 @@ std::int64_t runtime::unknown_threads() {
   const long os = os_thread_count();
   if (os <= 0) return 0;
   return os - static_cast<std::int64_t>(workers.size()) - blocking_pool_threads(*this) -
-         g_threads_known.load(std::memory_order_relaxed);
+         g_threads_known.load(std::memory_order_relaxed) - (watchdog_running.load(std::memory_order_relaxed) ? 1 : 0);
 }
 
 bool runtime::check_deadlock() {
@@ -614,6 +610,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   worker_thread_main(rt->workers[0]);
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread.join();
 
+  rt->stop_watchdog();
   blocking_pool_stop(*rt);
   g_runtime.store(nullptr, std::memory_order_release);
   rt->poll.stop();

@@ -4,10 +4,10 @@
 //
 // Lock order (acquire left before right; never the reverse):
 //   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
-//   blocking_job::mu -> idle_mu -> inject_queue::mu
+//   blocking_pool::mu -> blocking_job::mu -> idle_mu -> inject_queue::mu
 //   poll_desc::mu -> idle_mu -> inject_queue::mu
 // (the left-hand locks are held while calling unpark(), which may take
-// idle_mu and the injection queue's lock), and the leaves: blocking_pool::mu,
+// idle_mu and the injection queue's lock), and the leaves: runtime::watch_mu,
 // the stack pool's mu. The channels layer's locks (channel, sync primitive)
 // are leaves too: it wakes the waiters it completes only after unlocking.
 #pragma once
@@ -61,7 +61,9 @@ struct registry_shard {
 };
 
 // What the context switched away from asks the resumed side to finish.
-enum class after_switch : std::uint8_t { none, yield, park, exit };
+// abandon: the fiber is given up for good (shutdown.cpp): never resumed,
+// its stack and block never freed.
+enum class after_switch : std::uint8_t { none, yield, park, exit, abandon };
 
 struct worker {
   runtime* rt = nullptr;
@@ -90,6 +92,10 @@ struct worker {
   // Fibers resumed here (the deadlock detector's sign of life; a per-worker
   // counter, so the switch path writes only its own cache line).
   std::atomic<std::uint64_t> runs{0};
+  // The id of the fiber running here, 0 while in the scheduling loop.
+  // Written by this worker at every switch, read by the shutdown watchdog
+  // to name a fiber that never suspends; relaxed: a diagnostic sample.
+  std::atomic<std::uint64_t> running_id{0};
   void count(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
@@ -129,6 +135,11 @@ struct worker {
   context& leave(fiber* self, after_switch what, fiber* to) noexcept;
   void switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept;
   [[noreturn]] void exit_fiber(fiber* self) noexcept;
+  // Gives up the running fiber for good at shutdown (shutdown.cpp): prints
+  // why, counts it as exited and switches away, never to return. Its stack
+  // and block are leaked: a stuck blocking call or a wait structure may
+  // still point into them.
+  [[noreturn]] void abandon(fiber* self, const char* why) noexcept;
   void resume(fiber* f) noexcept;  // from sched_ctx
   void prepare(fiber* f);           // first run: stack and context
   void sleep_until_work();
@@ -154,9 +165,22 @@ struct runtime {
   // Set (seq_cst) when every fiber is to be cancelled: main returned, or a
   // deadlock under throw_in_run. Read at every suspension point.
   std::atomic<bool> cancelling{false};
+  // Set (seq_cst) by the shutdown watchdog once opts.shutdown_grace has
+  // passed since main returned: a fiber that reaches a cancellation point
+  // now is abandoned instead of cancelled (shutdown.cpp).
+  std::atomic<bool> abandoning{false};
+  std::int64_t main_done_at = 0;  // now_ns() when main returned; before main_done
   std::atomic<bool> stop{false};
   std::atomic<bool> deadlocked{false};
   std::string deadlock_report;  // written once, by the detector, before stop
+
+  // The shutdown watchdog (shutdown.cpp): a thread started when main
+  // returns with other fibers alive, joined by run_runtime.
+  std::thread watchdog;             // written by on_main_done, before stop
+  std::atomic<bool> watchdog_running{false};
+  std::mutex watch_mu;              // guards watch_stop
+  std::condition_variable watch_cv;
+  bool watch_stop = false;
 
   blocking_pool* blocking = nullptr;
   netpoller poll{*this};  // the epoll set (netpoll.cpp)
@@ -176,6 +200,8 @@ struct runtime {
   void on_first_io_waiter() noexcept;
   void on_main_done();
   void on_fiber_exit();
+  void watch_shutdown();  // the watchdog thread's body
+  void stop_watchdog();   // from run_runtime, after the workers left
   void cancel_all() noexcept;
   bool check_deadlock();
   // Threads of the process the deadlock detector cannot account for.
@@ -221,6 +247,10 @@ void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 void futex_wait32(std::atomic<std::int32_t>* word, std::int32_t expected, std::int64_t deadline_ns) noexcept;
 void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept;
 
+// A cancellation point found `cancelling` set: throws fiber_cancelled, or
+// abandons the fiber once the shutdown grace has passed. From a fiber on w.
+[[noreturn]] void cancel_current(worker* w);
+
 // unpark() without the scheduling: returns the fiber if the caller must
 // make it runnable (it was parked), or null (a permit was left, or the
 // parker is a plain thread's, which was woken).
@@ -233,5 +263,10 @@ void blocking_pool_start(runtime& rt);
 void blocking_pool_stop(runtime& rt);
 // Threads in rt's blocking pool now.
 unsigned blocking_pool_threads(runtime& rt);
+// After the shutdown grace: marks every blocking call still queued or
+// running as abandoned and wakes its fiber, which then abandons itself; a
+// stuck pool thread is left behind and, when its call returns, touches
+// nothing but its job and the pool it keeps alive. From any thread.
+void blocking_pool_abandon(runtime& rt) noexcept;
 
 }  // namespace weft::detail

@@ -149,6 +149,11 @@ void worker::finish_switch_rest(fiber* from, after_switch what) noexcept {
       rt->on_fiber_exit();
       break;
     }
+    case after_switch::abandon:
+      // Never freed nor resumed (shutdown.cpp, note 3).
+      count(exited);
+      rt->on_fiber_exit();
+      break;
   }
 }
 
@@ -163,6 +168,7 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
     target = &to->ctx;
   }
   if (to != nullptr) count(runs);
+  running_id.store(to != nullptr ? to->id : 0, std::memory_order_relaxed);
   current = to;
   set_running_fiber(to);
   return *target;
@@ -199,6 +205,7 @@ void worker::resume(fiber* f) noexcept {
   if (f->state == fiber_state::created) prepare(f);
   set_state(f, fiber_state::running);
   count(runs);
+  running_id.store(f->id, std::memory_order_relaxed);
   current = f;
   pending_from = nullptr;
   pending = after_switch::none;

@@ -18,7 +18,15 @@
 //    the stuck thread. That thread is counted in `stuck`; when its call
 //    returns it sees `abandoned`, touches neither the fiber nor any runtime,
 //    and leaves.
-// 3. Lifetime: blocking_pool_stop waits for every thread but the stuck
+// 3. Provisioning: a call never waits behind another while the pool is
+//    below max_blocking_threads. Idle and starting threads are claimed at
+//    submit time: a job is queued only while the queue holds no more jobs
+//    than there are idle threads (each woken by its own notify) and threads
+//    being started (each takes a job before it ever waits); otherwise a
+//    thread is started, unless the pool is at its bound. (Counting idle
+//    threads alone let two jobs submitted back to back both count on the
+//    same idle thread, which drops its idle count only once it runs.)
+// 4. Lifetime: blocking_pool_stop waits for every thread but the stuck
 //    ones. If some are stuck the pool is orphaned instead of deleted, and
 //    the last stuck thread to leave deletes it: a late return never touches
 //    freed memory, even while another runtime runs.
@@ -48,7 +56,8 @@ struct blocking_pool {
   std::deque<blocking_job*> jobs;     // queued, not yet taken
   std::vector<blocking_job*> running; // taken, call not yet returned (note 1)
   unsigned threads = 0;
-  unsigned idle = 0;
+  unsigned idle = 0;      // waiting on cv for a job
+  unsigned starting = 0;  // created, not yet in thread_main (note 3)
   unsigned stuck = 0;  // threads whose job was abandoned, still in its call
   unsigned max_threads = 64;
   bool stopping = false;
@@ -56,6 +65,7 @@ struct blocking_pool {
 
   void thread_main() {
     std::unique_lock lk(mu);
+    starting--;
     for (;;) {
       while (jobs.empty() && !stopping) {
         idle++;
@@ -83,7 +93,7 @@ struct blocking_pool {
       }
       lk.lock();
       if (abandoned) {
-        // Its runtime may be gone (note 3): leave without touching it.
+        // Its runtime may be gone (note 4): leave without touching it.
         stuck--;
         threads--;
         if (orphaned && threads == 0) {
@@ -136,7 +146,7 @@ void blocking_pool_stop(runtime& rt) {
   bp->cv.notify_all();
   bp->all_gone.wait(lk, [&] { return bp->threads == bp->stuck; });
   if (bp->threads != 0) {
-    bp->orphaned = true;  // note 3
+    bp->orphaned = true;  // note 4
     return;
   }
   lk.unlock();
@@ -157,10 +167,12 @@ void run_blocking(void (*fn)(void*), void* arg) {
   {
     std::lock_guard lk(bp->mu);
     bp->jobs.push_back(&job);
-    if (bp->idle == 0 && bp->threads < bp->max_threads) {
+    // Note 3: every queued job has an idle or starting thread of its own.
+    if (bp->jobs.size() > bp->idle + bp->starting && bp->threads < bp->max_threads) {
       bp->threads++;  // counted now, so stop() waits for it
+      bp->starting++;
       grow = true;
-    } else {
+    } else if (bp->idle > 0) {
       bp->cv.notify_one();
     }
   }

@@ -133,13 +133,6 @@ __attribute__((noinline)) runtime* the_runtime() noexcept {
 
 constinit thread_local worker* t_worker = nullptr;  // runtime_impl.hpp
 
-#if !defined(__x86_64__)
-__attribute__((noinline)) worker* this_worker() noexcept {
-  asm volatile("" ::: "memory");
-  return t_worker;
-}
-#endif
-
 std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch()).count();
 }

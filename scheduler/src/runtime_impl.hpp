@@ -221,11 +221,10 @@ extern thread_local worker* t_worker asm("weft_detail_t_worker") __attribute__((
 // A fiber may resume on another thread, and compilers assume the thread
 // pointer never changes within a function: they may compute a thread-local
 // variable's address once and reuse it after a switch (reading the old
-// thread's worker). On x86-64 the asm below reads %fs afresh on every call,
-// inline (the hand-off path calls this several times per switch); the
-// memory clobber keeps it from moving across the switch. Elsewhere a call
-// that the compiler cannot see into does the same.
-#if defined(__x86_64__)
+// thread's worker). The asm below reads %fs afresh on every call, inline
+// (the hand-off path calls this several times per switch); the memory
+// clobber keeps it from moving across the switch. weft is x86-64 only (the
+// root CMakeLists.txt checks at configure time).
 inline worker* this_worker() noexcept {
   worker* w;
   asm volatile(
@@ -236,9 +235,6 @@ inline worker* this_worker() noexcept {
       : "memory");
   return w;
 }
-#else
-worker* this_worker() noexcept;
-#endif
 
 std::int64_t now_ns() noexcept;
 

@@ -82,8 +82,9 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
     // unpark that finds kNotified also writes it (an RMW, release), so the
     // two are ordered on this word and either our acquire here sees that
     // unparker's writes, or its RMW comes after ours and leaves a fresh
-    // permit. (A plain store let a second unparker's wake-up be lost: it saw
-    // kNotified and left, while our re-check read its condition stale.)
+    // permit. (With a plain store a second unparker's wake-up could be
+    // lost: it sees kNotified and leaves, while our re-check reads its
+    // condition stale.)
     self->park.state.exchange(kEmpty, std::memory_order_acq_rel);
     return true;
   }

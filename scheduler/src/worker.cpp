@@ -355,8 +355,7 @@ fiber* worker::steal() noexcept {
       // another has taken its place), or if it resumed any fiber at all:
       // a worker that keeps switching reaches its deque within the
       // fairness bound (find_local), while one stuck in a long-running
-      // fiber does not. Measured: unbuffered select on 2 workers ~86 ->
-      // ~80 ns per item (medians of 14 paired runs).
+      // fiber does not (docs/benchmarks.md has what this rule is worth).
       if (v->queue.size() == 1) {
         const std::int64_t oldest = v->queue.oldest_position();
         const std::uint64_t runs_then = v->runs.load(std::memory_order_relaxed);

@@ -17,7 +17,7 @@ namespace weft::detail {
 // the deadlock detector stays quiet.
 std::atomic<std::int64_t> g_threads_awake{0};
 // Plain threads that have used weft and still exist, awake or not: the
-// deadlock detector's census of threads it can account for (runtime.cpp,
+// deadlock detector's census of threads it can account for (deadlock.cpp,
 // unknown_threads). Relaxed: a count read only to choose a grace period.
 std::atomic<std::int64_t> g_threads_known{0};
 
@@ -159,7 +159,7 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
   heap->insert(&node);
   // A worker blocked in epoll_wait past our deadline must wake for it
   // (netpoll property 6). The RMW pairs with the poller's exchange of
-  // blocked_until before it reads the timers (runtime.cpp step 5): either
+  // blocked_until before it reads the timers (idle.cpp step 5): either
   // it sees our node, or we see its deadline.
   netpoller& np = w->rt->poll;
   if (np.waiters.load(std::memory_order_relaxed) > 0) {

@@ -110,7 +110,7 @@ struct worker {
   // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
   std::atomic<std::uint32_t> wake_word{0};
   // Set while this worker sleeps in epoll_wait instead of on wake_word: a
-  // notifier then interrupts the poller (runtime.cpp, step 5). seq_cst
+  // notifier then interrupts the poller (idle.cpp, step 5). seq_cst
   // store and load, against wake_word's seq_cst store and load.
   std::atomic<bool> polling{false};
   std::thread thread;  // empty for worker 0 (the thread that called run)
@@ -153,7 +153,7 @@ struct runtime {
   inject_queue injected;
   std::atomic<std::uint64_t> outside_created{0};  // fibers spawned from plain threads
 
-  // Idle workers (see runtime.cpp "Idle workers").
+  // Idle workers (see idle.cpp "Idle workers").
   std::mutex idle_mu;  // guards sleepers
   std::vector<worker*> sleepers;
   std::atomic<unsigned> num_idle{0};
@@ -235,6 +235,13 @@ inline worker* this_worker() noexcept {
       : "memory");
   return w;
 }
+
+// The deadlock detector's grace (deadlock.cpp): how long the last worker
+// to go to sleep waits before it checks; the longer one while the process
+// has a thread the detector cannot account for (unknown_threads): it may be
+// about to make its first weft call.
+inline constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
+inline constexpr std::int64_t kDeadlockUnknownGraceNs = 2'000'000'000;
 
 std::int64_t now_ns() noexcept;
 

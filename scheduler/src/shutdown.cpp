@@ -77,6 +77,26 @@ void worker::abandon(fiber* self, const char* why) noexcept {
   __builtin_unreachable();  // nothing ever resumes it
 }
 
+void runtime::cancel_all() noexcept {
+  // seq_cst store, then each shard's lock: a fiber registers (under that
+  // lock) before it checks `cancelling` in fiber_park, so either it sees
+  // the flag or we see it in the registry and unpark it. Fibers never
+  // registered are running or queued and check the flag when they next
+  // suspend (or start).
+  cancelling.store(true, std::memory_order_seq_cst);
+  for (worker* w : workers) {
+    std::lock_guard lk(w->registry.mu);
+    for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) unpark(f->park);
+  }
+}
+
+void runtime::on_fiber_exit() {
+  if (!main_done.load(std::memory_order_acquire)) return;
+  if (live_fibers() != 0) return;
+  stop.store(true, std::memory_order_release);
+  wake_all();
+}
+
 void runtime::on_main_done() {
   main_done_at = now_ns();
   main_done.store(true, std::memory_order_seq_cst);

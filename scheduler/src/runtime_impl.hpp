@@ -65,56 +65,76 @@ struct registry_shard {
 // its stack and block never freed.
 enum class after_switch : std::uint8_t { none, yield, park, exit, abandon };
 
+// A worker: one OS thread running the scheduling loop (worker.cpp). Its
+// fields are grouped by who may touch them; the functions are grouped by
+// the file that implements them. Every field outside groups 3-5 belongs to
+// the worker's own thread alone.
 struct worker {
+  // 1. Identity: written by run_runtime before the thread starts, then
+  //    read-only (any thread).
   runtime* rt = nullptr;
   unsigned index = 0;
+  std::thread thread;  // empty for worker 0 (the thread that called run)
+
+  // 2. Owner only: the thread running this worker's loop (and the fibers
+  //    it runs). Plain fields; no other thread reads them.
   context sched_ctx;       // this thread's own context: the scheduling loop
   fiber* current = nullptr;
   // The side that switched away (null: sched_ctx) and what it needs done.
   fiber* pending_from = nullptr;
   after_switch pending = after_switch::none;
-
-  // LIFO slot for the fiber just made runnable here. The owner and thieves
-  // take it with exchange (acq_rel): pairs with the owner's release store.
-  std::atomic<fiber*> next_slot{nullptr};
   std::uint32_t next_streak = 0;  // next-slot picks in a row (find_local)
-  local_queue queue;
-  // Fibers that called yield(): owner only, FIFO, never stolen.
+  // Fibers that called yield(): FIFO, never stolen.
   fiber* yield_head = nullptr;
   fiber* yield_tail = nullptr;
-
-  timer_heap timers;
-  registry_shard registry;
-  // Fibers created here and fibers that ended here; only this worker writes
-  // them (plain load + store, release), anyone reads (acquire).
-  std::atomic<std::uint64_t> created{0};
-  std::atomic<std::uint64_t> exited{0};
-  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
-  // counter, so the switch path writes only its own cache line).
-  std::atomic<std::uint64_t> runs{0};
-  // The id of the fiber running here, 0 while in the scheduling loop.
-  // Written by this worker at every switch, read by the shutdown watchdog
-  // to name a fiber that never suspends; relaxed: a diagnostic sample.
-  std::atomic<std::uint64_t> running_id{0};
-  void count(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
   // Fiber ids handed out here without touching the shared counter:
   // [next_id, id_end), refilled kIdBatch at a time.
   std::uint64_t next_id = 0;
   std::uint64_t id_end = 0;
   std::uint32_t tick = 61;  // counts down to the next fairness pick
   std::uint64_t rng = 0;
-  bool spinning = false;
+  bool spinning = false;        // counted in runtime::num_spinning
   std::int64_t spin_since = 0;  // when the current spell of spinning began
+
+  // 3. Owner writes, thieves take (worker.cpp, steal).
+  // LIFO slot for the fiber just made runnable here. Only the owner fills
+  // it; the owner and thieves take it with exchange/CAS (acq_rel), pairing
+  // with the owner's release store.
+  std::atomic<fiber*> next_slot{nullptr};
+  local_queue queue;  // owner pushes and pops one end, thieves steal the other
+
+  // 4. Owner writes, any thread reads: counters (plain load + store by the
+  //    owner, through count()).
+  // Fibers created here and fibers that ended here (release; readers
+  // acquire: runtime::live_fibers).
+  std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> exited{0};
+  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
+  // counter, so the switch path writes only its own cache line).
+  std::atomic<std::uint64_t> runs{0};
+  // The id of the fiber running here, 0 while in the scheduling loop.
+  // Written at every switch, read by the shutdown watchdog to name a fiber
+  // that never suspends; relaxed: a diagnostic sample.
+  std::atomic<std::uint64_t> running_id{0};
+  void count(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+
+  // 5. Any thread, under the structure's own lock.
+  timer_heap timers;        // a migrated fiber cancels its timer from anywhere
+  registry_shard registry;  // the fibers that first parked here
+
+  // 6. The idle protocol (idle.cpp): the owner sleeps on these; a notifier
+  //    claims the worker under runtime::idle_mu and wakes it.
   // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
   std::atomic<std::uint32_t> wake_word{0};
   // Set while this worker sleeps in epoll_wait instead of on wake_word: a
   // notifier then interrupts the poller (idle.cpp, step 5). seq_cst
   // store and load, against wake_word's seq_cst store and load.
   std::atomic<bool> polling{false};
-  std::thread thread;  // empty for worker 0 (the thread that called run)
 
+  // worker.cpp: the loop and where to find work. Owner only, except
+  // push_next/push_queue, which run on the owner for the fibers it wakes.
   void loop();
   fiber* find_local() noexcept;
   // Fires this worker's due timers; whether any fiber was woken.
@@ -126,8 +146,10 @@ struct worker {
   void yield_push(fiber* f) noexcept;
   fiber* yield_pop() noexcept;
   bool has_local_work() const noexcept;
-  // Inlined into every switch for the common cases (from the scheduling
-  // loop, or a park that no unpark raced); the rest out of line.
+  // worker.cpp: switching (owner only: from the fiber running here or the
+  // scheduling loop). Inlined into every switch for the common cases (from
+  // the scheduling loop, or a park that no unpark raced); the rest out of
+  // line.
   [[gnu::always_inline]] inline void finish_switch(fcontext_t from_ctx) noexcept;
   __attribute__((noinline)) void finish_switch_rest(fiber* from, after_switch what) noexcept;
   // Records what the resumed side must finish and picks the context to
@@ -135,13 +157,14 @@ struct worker {
   context& leave(fiber* self, after_switch what, fiber* to) noexcept;
   void switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept;
   [[noreturn]] void exit_fiber(fiber* self) noexcept;
-  // Gives up the running fiber for good at shutdown (shutdown.cpp): prints
-  // why, counts it as exited and switches away, never to return. Its stack
-  // and block are leaked: a stuck blocking call or a wait structure may
-  // still point into them.
-  [[noreturn]] void abandon(fiber* self, const char* why) noexcept;
   void resume(fiber* f) noexcept;  // from sched_ctx
   void prepare(fiber* f);           // first run: stack and context
+  // shutdown.cpp: gives up the running fiber for good: prints why, counts
+  // it as exited and switches away, never to return. Its stack and block
+  // are leaked: a stuck blocking call or a wait structure may still point
+  // into them. From the fiber itself.
+  [[noreturn]] void abandon(fiber* self, const char* why) noexcept;
+  // idle.cpp: the owner's side of the idle protocol.
   void sleep_until_work();
 };
 

@@ -19,7 +19,7 @@ void yield() {
     return;
   }
   detail::fiber* self = w->current;
-  if (w->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
+  if (w->rt->cancelling.load(std::memory_order_relaxed)) detail::cancel_current(w);
   // A fiber that yields between CPU-bound chunks may keep every worker
   // busy: while fibers wait on fds, poll if nobody has for kYieldPollNs
   // (the fairness tick alone would poll only every 61 chunks).
@@ -33,7 +33,8 @@ void yield() {
   if (to == nullptr && w->fire_timers()) to = w->find_local();
   if (to == nullptr) return;
   w->switch_from_fiber(self, detail::after_switch::yield, to);
-  if (detail::this_worker()->rt->cancelling.load(std::memory_order_relaxed)) throw fiber_cancelled{};
+  w = detail::this_worker();
+  if (w->rt->cancelling.load(std::memory_order_relaxed)) detail::cancel_current(w);
 }
 
 void sleep_until(std::chrono::steady_clock::time_point deadline) {

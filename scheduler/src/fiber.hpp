@@ -27,11 +27,11 @@
 // kParked -> kEmpty + schedule, kNotified -> kNotified. Every write is a
 // read-modify-write, so all of them are totally ordered on the word: an
 // unparker and the consumer of a permit can never both miss each other's
-// writes (the store-load race of a plain store; it lost wake-ups across
-// cores). The CAS that moves kParked -> kEmpty is the single point that
-// hands the fiber to exactly one scheduler. (A kParking state written by
-// park before switching used to sit between kEmpty and kParked: unpark
-// treated it as kEmpty, so it bought nothing and cost an RMW per park.)
+// writes (with a plain store they can: the store-load race, a lost
+// wake-up). The CAS that moves kParked -> kEmpty is the single point that
+// hands the fiber to exactly one scheduler. park writes nothing before
+// switching away: a state between kEmpty and kParked would be one that
+// unpark treats as kEmpty, an RMW per park that buys nothing.
 #pragma once
 
 #include <atomic>

@@ -1,7 +1,7 @@
 // The netpoller: fds registered once with the runtime's epoll set,
 // edge-triggered, and fibers parked on them until an edge, a deadline or
 // an eviction. After Go's runtime/netpoll.go (read the design notes in
-// ../shared/IO.md and docs/io.md); the idle-protocol half is in runtime.cpp.
+// ../shared/IO.md and docs/io.md); the idle-protocol half is in idle.cpp.
 //
 // Design notes
 // 1. Descriptors (poll_desc) live in a process-wide table of fixed chunks
@@ -364,7 +364,7 @@ poll_status poll_wait(poll_desc* d, poll_mode mode) {
     dir.fiber = me;
     lk.unlock();
     // seq_cst: the idle protocol and the deadlock detector read it
-    // (netpoll.hpp); see runtime.cpp "Idle workers" step 5.
+    // (netpoll.hpp); see idle.cpp "Idle workers" step 5.
     if (np.waiters.fetch_add(1, std::memory_order_seq_cst) == 0) rt->on_first_io_waiter();
     try {
       if (dl != 0)

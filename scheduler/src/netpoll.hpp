@@ -23,7 +23,7 @@ struct netpoller {
   // Fibers parked in poll_wait now. Read by the idle protocol (block in
   // epoll_wait rather than on the futex) and by the deadlock detector (a
   // fiber waiting on the outside world is not asleep). seq_cst RMWs: the
-  // detector's all-idle check pairs with them (runtime.cpp).
+  // detector's all-idle check pairs with them (deadlock.cpp).
   std::atomic<std::int64_t> waiters{0};
   // Taken (exchange) by whoever calls epoll_wait, blocking or not, so that
   // one thread at a time polls.

@@ -17,7 +17,7 @@ namespace weft::detail {
 // the deadlock detector stays quiet.
 std::atomic<std::int64_t> g_threads_awake{0};
 // Plain threads that have used weft and still exist, awake or not: the
-// deadlock detector's census of threads it can account for (runtime.cpp,
+// deadlock detector's census of threads it can account for (deadlock.cpp,
 // unknown_threads). Relaxed: a count read only to choose a grace period.
 std::atomic<std::int64_t> g_threads_known{0};
 
@@ -74,7 +74,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   fiber* self = w->current;
   // Register before checking the flag: see runtime::cancel_all.
   if (self->shard == nullptr) registry_add(w->registry, self);
-  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) cancel_current(w);
   // Acquire: a permit seen here is consumed below by an RMW anyway; the
   // load only spares a switch away and back when one is already waiting.
   if (self->park.state.load(std::memory_order_acquire) == kNotified) {
@@ -82,8 +82,9 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
     // unpark that finds kNotified also writes it (an RMW, release), so the
     // two are ordered on this word and either our acquire here sees that
     // unparker's writes, or its RMW comes after ours and leaves a fresh
-    // permit. (A plain store let a second unparker's wake-up be lost: it saw
-    // kNotified and left, while our re-check read its condition stale.)
+    // permit. (With a plain store a second unparker's wake-up could be
+    // lost: it sees kNotified and leaves, while our re-check reads its
+    // condition stale.)
     self->park.state.exchange(kEmpty, std::memory_order_acq_rel);
     return true;
   }
@@ -93,8 +94,9 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
-  // w->rt: every worker serves the one runtime, wherever we resumed.
-  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) throw fiber_cancelled{};
+  // w->rt: every worker serves the one runtime, wherever we resumed; but
+  // the worker we run on now is this_worker().
+  if (cancellable && w->rt->cancelling.load(std::memory_order_seq_cst)) cancel_current(this_worker());
   return true;
 }
 
@@ -157,7 +159,7 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
   heap->insert(&node);
   // A worker blocked in epoll_wait past our deadline must wake for it
   // (netpoll property 6). The RMW pairs with the poller's exchange of
-  // blocked_until before it reads the timers (runtime.cpp step 5): either
+  // blocked_until before it reads the timers (idle.cpp step 5): either
   // it sees our node, or we see its deadline.
   netpoller& np = w->rt->poll;
   if (np.waiters.load(std::memory_order_relaxed) > 0) {

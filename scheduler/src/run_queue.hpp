@@ -124,7 +124,7 @@ class inject_queue {
     else
       head_ = first;
     tail_ = last;
-    // seq_cst: part of the wake protocol (runtime.cpp "Idle workers"):
+    // seq_cst: part of the wake protocol (idle.cpp "Idle workers"):
     // an idling worker that re-checks size after registering sees this.
     size_.fetch_add(n, std::memory_order_seq_cst);
   }

@@ -4,10 +4,10 @@
 //
 // Lock order (acquire left before right; never the reverse):
 //   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
-//   blocking_job::mu -> idle_mu -> inject_queue::mu
+//   blocking_pool::mu -> blocking_job::mu -> idle_mu -> inject_queue::mu
 //   poll_desc::mu -> idle_mu -> inject_queue::mu
 // (the left-hand locks are held while calling unpark(), which may take
-// idle_mu and the injection queue's lock), and the leaves: blocking_pool::mu,
+// idle_mu and the injection queue's lock), and the leaves: runtime::watch_mu,
 // the stack pool's mu. The channels layer's locks (channel, sync primitive)
 // are leaves too: it wakes the waiters it completes only after unlocking.
 #pragma once
@@ -61,54 +61,80 @@ struct registry_shard {
 };
 
 // What the context switched away from asks the resumed side to finish.
-enum class after_switch : std::uint8_t { none, yield, park, exit };
+// abandon: the fiber is given up for good (shutdown.cpp): never resumed,
+// its stack and block never freed.
+enum class after_switch : std::uint8_t { none, yield, park, exit, abandon };
 
+// A worker: one OS thread running the scheduling loop (worker.cpp). Its
+// fields are grouped by who may touch them; the functions are grouped by
+// the file that implements them. Every field outside groups 3-5 belongs to
+// the worker's own thread alone.
 struct worker {
+  // 1. Identity: written by run_runtime before the thread starts, then
+  //    read-only (any thread).
   runtime* rt = nullptr;
   unsigned index = 0;
+  std::thread thread;  // empty for worker 0 (the thread that called run)
+
+  // 2. Owner only: the thread running this worker's loop (and the fibers
+  //    it runs). Plain fields; no other thread reads them.
   context sched_ctx;       // this thread's own context: the scheduling loop
   fiber* current = nullptr;
   // The side that switched away (null: sched_ctx) and what it needs done.
   fiber* pending_from = nullptr;
   after_switch pending = after_switch::none;
-
-  // LIFO slot for the fiber just made runnable here. The owner and thieves
-  // take it with exchange (acq_rel): pairs with the owner's release store.
-  std::atomic<fiber*> next_slot{nullptr};
   std::uint32_t next_streak = 0;  // next-slot picks in a row (find_local)
-  local_queue queue;
-  // Fibers that called yield(): owner only, FIFO, never stolen.
+  // Fibers that called yield(): FIFO, never stolen.
   fiber* yield_head = nullptr;
   fiber* yield_tail = nullptr;
-
-  timer_heap timers;
-  registry_shard registry;
-  // Fibers created here and fibers that ended here; only this worker writes
-  // them (plain load + store, release), anyone reads (acquire).
-  std::atomic<std::uint64_t> created{0};
-  std::atomic<std::uint64_t> exited{0};
-  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
-  // counter, so the switch path writes only its own cache line).
-  std::atomic<std::uint64_t> runs{0};
-  void count(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
   // Fiber ids handed out here without touching the shared counter:
   // [next_id, id_end), refilled kIdBatch at a time.
   std::uint64_t next_id = 0;
   std::uint64_t id_end = 0;
   std::uint32_t tick = 61;  // counts down to the next fairness pick
   std::uint64_t rng = 0;
-  bool spinning = false;
+  bool spinning = false;        // counted in runtime::num_spinning
   std::int64_t spin_since = 0;  // when the current spell of spinning began
+
+  // 3. Owner writes, thieves take (worker.cpp, steal).
+  // LIFO slot for the fiber just made runnable here. Only the owner fills
+  // it; the owner and thieves take it with exchange/CAS (acq_rel), pairing
+  // with the owner's release store.
+  std::atomic<fiber*> next_slot{nullptr};
+  local_queue queue;  // owner pushes and pops one end, thieves steal the other
+
+  // 4. Owner writes, any thread reads: counters (plain load + store by the
+  //    owner, through count()).
+  // Fibers created here and fibers that ended here (release; readers
+  // acquire: runtime::live_fibers).
+  std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> exited{0};
+  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
+  // counter, so the switch path writes only its own cache line).
+  std::atomic<std::uint64_t> runs{0};
+  // The id of the fiber running here, 0 while in the scheduling loop.
+  // Written at every switch, read by the shutdown watchdog to name a fiber
+  // that never suspends; relaxed: a diagnostic sample.
+  std::atomic<std::uint64_t> running_id{0};
+  void count(std::atomic<std::uint64_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+
+  // 5. Any thread, under the structure's own lock.
+  timer_heap timers;        // a migrated fiber cancels its timer from anywhere
+  registry_shard registry;  // the fibers that first parked here
+
+  // 6. The idle protocol (idle.cpp): the owner sleeps on these; a notifier
+  //    claims the worker under runtime::idle_mu and wakes it.
   // Futex word for sleeping: 0 asleep/awake, 1 woken by a notifier.
   std::atomic<std::uint32_t> wake_word{0};
   // Set while this worker sleeps in epoll_wait instead of on wake_word: a
-  // notifier then interrupts the poller (runtime.cpp, step 5). seq_cst
+  // notifier then interrupts the poller (idle.cpp, step 5). seq_cst
   // store and load, against wake_word's seq_cst store and load.
   std::atomic<bool> polling{false};
-  std::thread thread;  // empty for worker 0 (the thread that called run)
 
+  // worker.cpp: the loop and where to find work. Owner only, except
+  // push_next/push_queue, which run on the owner for the fibers it wakes.
   void loop();
   fiber* find_local() noexcept;
   // Fires this worker's due timers; whether any fiber was woken.
@@ -120,8 +146,10 @@ struct worker {
   void yield_push(fiber* f) noexcept;
   fiber* yield_pop() noexcept;
   bool has_local_work() const noexcept;
-  // Inlined into every switch for the common cases (from the scheduling
-  // loop, or a park that no unpark raced); the rest out of line.
+  // worker.cpp: switching (owner only: from the fiber running here or the
+  // scheduling loop). Inlined into every switch for the common cases (from
+  // the scheduling loop, or a park that no unpark raced); the rest out of
+  // line.
   [[gnu::always_inline]] inline void finish_switch(fcontext_t from_ctx) noexcept;
   __attribute__((noinline)) void finish_switch_rest(fiber* from, after_switch what) noexcept;
   // Records what the resumed side must finish and picks the context to
@@ -131,6 +159,12 @@ struct worker {
   [[noreturn]] void exit_fiber(fiber* self) noexcept;
   void resume(fiber* f) noexcept;  // from sched_ctx
   void prepare(fiber* f);           // first run: stack and context
+  // shutdown.cpp: gives up the running fiber for good: prints why, counts
+  // it as exited and switches away, never to return. Its stack and block
+  // are leaked: a stuck blocking call or a wait structure may still point
+  // into them. From the fiber itself.
+  [[noreturn]] void abandon(fiber* self, const char* why) noexcept;
+  // idle.cpp: the owner's side of the idle protocol.
   void sleep_until_work();
 };
 
@@ -142,7 +176,7 @@ struct runtime {
   inject_queue injected;
   std::atomic<std::uint64_t> outside_created{0};  // fibers spawned from plain threads
 
-  // Idle workers (see runtime.cpp "Idle workers").
+  // Idle workers (see idle.cpp "Idle workers").
   std::mutex idle_mu;  // guards sleepers
   std::vector<worker*> sleepers;
   std::atomic<unsigned> num_idle{0};
@@ -154,9 +188,22 @@ struct runtime {
   // Set (seq_cst) when every fiber is to be cancelled: main returned, or a
   // deadlock under throw_in_run. Read at every suspension point.
   std::atomic<bool> cancelling{false};
+  // Set (seq_cst) by the shutdown watchdog once opts.shutdown_grace has
+  // passed since main returned: a fiber that reaches a cancellation point
+  // now is abandoned instead of cancelled (shutdown.cpp).
+  std::atomic<bool> abandoning{false};
+  std::int64_t main_done_at = 0;  // now_ns() when main returned; before main_done
   std::atomic<bool> stop{false};
   std::atomic<bool> deadlocked{false};
   std::string deadlock_report;  // written once, by the detector, before stop
+
+  // The shutdown watchdog (shutdown.cpp): a thread started when main
+  // returns with other fibers alive, joined by run_runtime.
+  std::thread watchdog;             // written by on_main_done, before stop
+  std::atomic<bool> watchdog_running{false};
+  std::mutex watch_mu;              // guards watch_stop
+  std::condition_variable watch_cv;
+  bool watch_stop = false;
 
   blocking_pool* blocking = nullptr;
   netpoller poll{*this};  // the epoll set (netpoll.cpp)
@@ -176,6 +223,8 @@ struct runtime {
   void on_first_io_waiter() noexcept;
   void on_main_done();
   void on_fiber_exit();
+  void watch_shutdown();  // the watchdog thread's body
+  void stop_watchdog();   // from run_runtime, after the workers left
   void cancel_all() noexcept;
   bool check_deadlock();
   // Threads of the process the deadlock detector cannot account for.
@@ -195,11 +244,10 @@ extern thread_local worker* t_worker asm("weft_detail_t_worker") __attribute__((
 // A fiber may resume on another thread, and compilers assume the thread
 // pointer never changes within a function: they may compute a thread-local
 // variable's address once and reuse it after a switch (reading the old
-// thread's worker). On x86-64 the asm below reads %fs afresh on every call,
-// inline (the hand-off path calls this several times per switch); the
-// memory clobber keeps it from moving across the switch. Elsewhere a call
-// that the compiler cannot see into does the same.
-#if defined(__x86_64__)
+// thread's worker). The asm below reads %fs afresh on every call, inline
+// (the hand-off path calls this several times per switch); the memory
+// clobber keeps it from moving across the switch. weft is x86-64 only (the
+// root CMakeLists.txt checks at configure time).
 inline worker* this_worker() noexcept {
   worker* w;
   asm volatile(
@@ -210,9 +258,13 @@ inline worker* this_worker() noexcept {
       : "memory");
   return w;
 }
-#else
-worker* this_worker() noexcept;
-#endif
+
+// The deadlock detector's grace (deadlock.cpp): how long the last worker
+// to go to sleep waits before it checks; the longer one while the process
+// has a thread the detector cannot account for (unknown_threads): it may be
+// about to make its first weft call.
+inline constexpr std::int64_t kDeadlockGraceNs = 100'000'000;
+inline constexpr std::int64_t kDeadlockUnknownGraceNs = 2'000'000'000;
 
 std::int64_t now_ns() noexcept;
 
@@ -220,6 +272,10 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::i
 void futex_wake(std::atomic<std::uint32_t>* word, int n) noexcept;
 void futex_wait32(std::atomic<std::int32_t>* word, std::int32_t expected, std::int64_t deadline_ns) noexcept;
 void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept;
+
+// A cancellation point found `cancelling` set: throws fiber_cancelled, or
+// abandons the fiber once the shutdown grace has passed. From a fiber on w.
+[[noreturn]] void cancel_current(worker* w);
 
 // unpark() without the scheduling: returns the fiber if the caller must
 // make it runnable (it was parked), or null (a permit was left, or the
@@ -233,5 +289,10 @@ void blocking_pool_start(runtime& rt);
 void blocking_pool_stop(runtime& rt);
 // Threads in rt's blocking pool now.
 unsigned blocking_pool_threads(runtime& rt);
+// After the shutdown grace: marks every blocking call still queued or
+// running as abandoned and wakes its fiber, which then abandons itself; a
+// stuck pool thread is left behind and, when its call returns, touches
+// nothing but its job and the pool it keeps alive. From any thread.
+void blocking_pool_abandon(runtime& rt) noexcept;
 
 }  // namespace weft::detail

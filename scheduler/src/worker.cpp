@@ -149,6 +149,11 @@ void worker::finish_switch_rest(fiber* from, after_switch what) noexcept {
       rt->on_fiber_exit();
       break;
     }
+    case after_switch::abandon:
+      // Never freed nor resumed (shutdown.cpp, note 3).
+      count(exited);
+      rt->on_fiber_exit();
+      break;
   }
 }
 
@@ -163,6 +168,7 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
     target = &to->ctx;
   }
   if (to != nullptr) count(runs);
+  running_id.store(to != nullptr ? to->id : 0, std::memory_order_relaxed);
   current = to;
   set_running_fiber(to);
   return *target;
@@ -199,6 +205,7 @@ void worker::resume(fiber* f) noexcept {
   if (f->state == fiber_state::created) prepare(f);
   set_state(f, fiber_state::running);
   count(runs);
+  running_id.store(f->id, std::memory_order_relaxed);
   current = f;
   pending_from = nullptr;
   pending = after_switch::none;
@@ -348,8 +355,7 @@ fiber* worker::steal() noexcept {
       // another has taken its place), or if it resumed any fiber at all:
       // a worker that keeps switching reaches its deque within the
       // fairness bound (find_local), while one stuck in a long-running
-      // fiber does not. Measured: unbuffered select on 2 workers ~86 ->
-      // ~80 ns per item (medians of 14 paired runs).
+      // fiber does not (docs/benchmarks.md has what this rule is worth).
       if (v->queue.size() == 1) {
         const std::int64_t oldest = v->queue.oldest_position();
         const std::uint64_t runs_then = v->runs.load(std::memory_order_relaxed);

@@ -39,6 +39,15 @@ struct run_options {
   deadlock_action on_deadlock = deadlock_action::abort;
   // Upper bound of the weft::blocking thread pool.
   unsigned max_blocking_threads = 64;
+  // How long after main returns the other fibers have to finish unwinding
+  // (fiber_cancelled) before run() gives up on them: a fiber that still
+  // refuses (catches fiber_cancelled and goes on), or still waits on a
+  // weft::blocking call, is then abandoned at once, its stack and the
+  // destructors on it given up, with a message on stderr naming it. One
+  // that never reaches a suspension point cannot be stopped (weft does not
+  // preempt): it is named on stderr and run() waits for it. See
+  // docs/scheduler.md, "Shutdown and cancellation".
+  std::chrono::milliseconds shutdown_grace{1000};
 };
 
 struct spawn_options {

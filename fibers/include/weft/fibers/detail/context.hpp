@@ -9,8 +9,9 @@
 //    measurements). jump_fcontext saves the callee-saved registers on the
 //    current stack and returns, on the other side, the suspended context of
 //    the side that switched away. That returned value is the only place the
-//    old side's context exists, so every resume point must store it: see
-//    fiber_base::resumed().
+//    old side's context exists, so every resume point must store it: the
+//    scheduler does so first thing after every switch (worker::finish_switch
+//    in scheduler/src/worker.cpp, its note 2).
 // 2. The `data` word carried by each switch is the switching thread's
 //    worker: the resumed side learns where it now runs from it, never from a
 //    thread_local cached across the switch (a fiber may wake on another

@@ -3,9 +3,11 @@
 // its own output channel, and one merger that selects over all the outputs
 // at once (fan-in), with a select whose size is known only at run time.
 // CSP idea: select waits on many channels and takes whichever is ready. A
-// worker's channel is set to nil once that worker has closed it, and select
-// never chooses a nil channel again (Go's `c = nil` idiom), so the merger
-// stops listening to finished workers without rebuilding its cases.
+// worker's case is switched to a nil channel once that worker has closed
+// it, and select never chooses a nil channel again (Go's `c = nil` idiom),
+// so the merger stops listening to finished workers. A select_case owns its
+// channel handle (as Go's select evaluates each channel expression), so the
+// idiom replaces the case, not the handle in `outputs`.
 
 #include <optional>
 #include <vector>
@@ -26,8 +28,6 @@ int main(int argc, char** argv) {
       for (long i = 1; i <= n; i++) numbers.send(i);
       numbers.close();
     });
-    // `outputs` is complete before the cases below take pointers into it,
-    // so it never reallocates under them.
     std::vector<weft::chan<long>> outputs;
     for (int w = 0; w < workers; w++) {
       outputs.push_back(weft::make_chan<long>());
@@ -38,19 +38,26 @@ int main(int argc, char** argv) {
     }
     tally t;
     int open = workers;
+    int closed = -1;  // the worker whose output the last select found closed
     std::vector<weft::select_case> cases;
     for (int w = 0; w < workers; w++)
-      cases.push_back(weft::select_case::recv(outputs[w], [&t, &open, &outputs, w](std::optional<long> v) {
-        if (!v) {  // closed: nil it, so this case is never ready again
-          outputs[w] = weft::chan<long>();
-          open--;
+      cases.push_back(weft::select_case::recv(outputs[w], [&t, &closed, w](std::optional<long> v) {
+        if (!v) {  // closed and drained
+          closed = w;
           return;
         }
         t.count++;
         t.sum += *v;
         t.per_worker[w]++;
       }));
-    while (open > 0) weft::select(cases);
+    while (open > 0) {
+      weft::select(cases);
+      if (closed >= 0) {  // nil it, so this case is never ready again
+        cases[static_cast<std::size_t>(closed)] = weft::select_case::recv(weft::chan<long>(), [](std::optional<long>) {});
+        closed = -1;
+        open--;
+      }
+    }
     return t;
   });
   std::printf("fanin (%s): %ld squares merged from %d workers (", m.name(), t.count, workers);

@@ -206,7 +206,7 @@ inline bool ipv6_loopback_available() {
 // A hang is reported, not waited out: SIGALRM prints the test's name and the
 // fiber dump, then aborts (a second alarm aborts if the dump itself hangs).
 // An alarm, not a watchdog thread: a thread that never used weft would make
-// the deadlock detector wait 2 s instead of 100 ms (runtime.cpp).
+// the deadlock detector wait 2 s instead of 100 ms (scheduler/src/deadlock.cpp).
 inline char g_hung_test[256];
 
 extern "C" inline void on_hang(int) {

@@ -4,7 +4,9 @@
 // they sit in their worker's timer heap (scheduler/src/timers.cpp).
 //
 // The thread counts as "awake" for the deadlock detector only while it has
-// timers pending (set_plain_thread_idle): a pending timer may wake a fiber.
+// timers pending (service_idle_mark, park.hpp): a pending timer may wake a
+// fiber. timer_add marks the thread awake itself, under the lock, before
+// the thread is notified.
 // Callbacks run on the service thread, outside its lock; they must be short
 // (a try_send, a context cancel).
 
@@ -32,14 +34,14 @@ struct service {
   std::map<std::uint64_t, std::chrono::steady_clock::time_point> by_id;
   std::uint64_t next_id = 1;
   bool started = false;
+  service_idle_mark idle;  // set by run() while the heap is empty
 
   void run() {
     std::unique_lock lk(mu);
     for (;;) {
       if (heap.empty()) {
-        set_plain_thread_idle(true);
-        cv.wait(lk);
-        set_plain_thread_idle(false);
+        service_mark_idle(idle);
+        cv.wait(lk);  // timer_add marks us awake before it notifies
         continue;
       }
       auto first = heap.begin();
@@ -83,6 +85,7 @@ std::uint64_t timer_add(std::chrono::steady_clock::time_point when, std::chrono:
   const std::uint64_t id = s.next_id++;
   s.heap.emplace(std::make_pair(when, id), timer_entry{period, std::move(fire)});
   s.by_id[id] = when;
+  service_mark_awake(s.idle);
   s.cv.notify_one();
   return id;
 }

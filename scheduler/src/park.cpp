@@ -4,7 +4,9 @@
 // park: fetch_sub(1) (acquire): 1 -> 0 consumed a permit; 0 -> -1 parked:
 //   futex_wait while -1, then CAS 1 -> 0 to consume the permit.
 // unpark: exchange(1) (release; pairs with park's acquire); if it was -1,
-//   futex_wake.
+//   count the thread awake (g_threads_awake) and futex_wake. A parked
+//   thread is counted awake again by whoever ends its park: the unpark
+//   that saw -1, or the thread itself when it times out unwoken.
 
 #include <weft/scheduler/detail/park.hpp>
 
@@ -47,27 +49,27 @@ thread_local thread_parker t_parker;
 
 bool thread_park(parker& p, std::int64_t deadline) {
   if (p.state.fetch_sub(1, std::memory_order_acquire) == 1) return true;  // consumed a permit
+  // Seq_cst, as every update of g_threads_awake (deadlock.cpp's check).
   g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
-  bool woken = false;
   for (;;) {
     futex_wait32(&p.state, -1, deadline);
     std::int32_t one = 1;
-    if (p.state.compare_exchange_strong(one, 0, std::memory_order_acquire)) {
-      woken = true;
-      break;
-    }
+    // Woken by unpark, which saw -1 and counted us awake again.
+    if (p.state.compare_exchange_strong(one, 0, std::memory_order_acquire)) return true;
     if (deadline != INT64_MAX && now_ns() >= deadline) {
       std::int32_t minus = -1;
-      if (p.state.compare_exchange_strong(minus, 0, std::memory_order_acquire)) break;
-      // An unpark raced with the timeout: it left 1; consume it with an
-      // RMW (acquire), as fiber_park does, so its writes are visible.
+      if (p.state.compare_exchange_strong(minus, 0, std::memory_order_acquire)) {
+        // Timed out with no unpark: nobody counted us awake; we do.
+        g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
+        return false;
+      }
+      // An unpark raced with the timeout: it left 1 (and counted us
+      // awake); consume it with an RMW (acquire), as fiber_park does, so
+      // its writes are visible.
       p.state.exchange(0, std::memory_order_acq_rel);
-      woken = true;
-      break;
+      return true;
     }
   }
-  g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
-  return woken;
 }
 
 bool fiber_park(worker* w, wait_reason why, bool cancellable) {
@@ -123,12 +125,22 @@ void thread_becomes_worker(bool entering) noexcept {
   }
 }
 
-void set_plain_thread_idle(bool idle) noexcept {
-  note_plain_thread();
-  thread_local bool is_idle = false;
-  if (!t_counted || idle == is_idle) return;
-  is_idle = idle;
-  g_threads_awake.fetch_add(idle ? -1 : 1, std::memory_order_seq_cst);
+void service_mark_idle(service_idle_mark& m) noexcept {
+  note_plain_thread();  // counts the service thread (t_parker's constructor)
+  if (m.idle) return;
+  m.counted = t_counted;
+  m.idle = true;
+  // Seq_cst, as every update of g_threads_awake: the detector's check
+  // (deadlock.cpp) reads it in one total order with the fibers' parks.
+  if (m.counted) g_threads_awake.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void service_mark_awake(service_idle_mark& m) noexcept {
+  if (!m.idle) return;
+  m.idle = false;
+  // Before the hand-over: the caller (a fiber about to park) never leaves
+  // the detector a moment with the work pending and nobody awake.
+  if (m.counted) g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void note_plain_thread() noexcept {
@@ -190,7 +202,14 @@ fiber* unpark_take(parker& p) noexcept {
   fiber* f = p.owner;
   if (f == nullptr) {
     // Release: pairs with thread_park's acquire.
-    if (p.state.exchange(1, std::memory_order_release) == -1) futex_wake32(&p.state, 1);
+    if (p.state.exchange(1, std::memory_order_release) == -1) {
+      // The waker counts the thread awake on its behalf, before the wake:
+      // a fiber that unparks a thread and then parks itself never leaves
+      // the deadlock detector a moment with nobody awake while the thread
+      // waits for a CPU. thread_park does not count itself again.
+      g_threads_awake.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake32(&p.state, 1);
+    }
     return nullptr;
   }
   std::int32_t s = p.state.load(std::memory_order_relaxed);

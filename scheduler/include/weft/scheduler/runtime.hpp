@@ -78,14 +78,17 @@ class deadlock_error : public std::runtime_error {
 //
 // (or rethrow with `throw;` from the catch (...) once done cleaning up). A
 // fiber that swallows it keeps running and is cancelled again at its next
-// suspension point.
+// suspension point; one that keeps swallowing it is abandoned once
+// run_options::shutdown_grace has passed.
 struct fiber_cancelled {};
 
 // weft::run(main, options): starts a runtime of N workers (the calling
 // thread is one of them), runs main as its first fiber and returns main's
 // result (or rethrows its exception) once every fiber has finished.
 // When main returns, every other fiber is cancelled at its next suspension
-// point (see fiber_cancelled): nothing outlives run(). One runtime at a time
+// point (see fiber_cancelled); fibers that do not stop within
+// run_options::shutdown_grace are abandoned (named on stderr, their stacks
+// given up), so run() returns. One runtime at a time
 // per process; call from a plain thread, not from a fiber.
 template <class F>
 auto run(F&& main, run_options opts = {}, std::source_location site = std::source_location::current())
@@ -185,7 +188,10 @@ using this_fiber::yield;
 // legacy library) on a separate, bounded, growable thread pool, and parks
 // the calling fiber until it returns; the worker runs other fibers
 // meanwhile. Returns f's result or rethrows its exception. From a fiber, or
-// a plain thread (where it simply calls f).
+// a plain thread (where it simply calls f). After main returns, a call in
+// progress is waited for until run_options::shutdown_grace; one still
+// running then is abandoned with its fiber, and its pool thread is left
+// behind (it touches no runtime when the call returns).
 template <class F>
 auto blocking(F&& f) -> std::invoke_result_t<F&> {
   detail::call_frame<F> fr{&f};

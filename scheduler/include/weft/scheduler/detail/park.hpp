@@ -41,9 +41,23 @@ parker& current_parker() noexcept;
 // deadlock detector assumes it may still wake a fiber. Channel and sync
 // operations call it; a thread that has never touched weft is invisible.
 void note_plain_thread() noexcept;
-// For a plain thread that serves weft (the timer service): while `idle`,
-// it cannot wake anything, so the deadlock detector need not wait for it.
-void set_plain_thread_idle(bool idle) noexcept;
+// The idle mark of a plain thread that serves weft (the timer service):
+// while marked idle it cannot wake anything, so the deadlock detector need
+// not wait for it. The service thread marks itself idle before it waits for
+// work; whoever hands it work marks it awake before handing it over, so no
+// moment exists in which work is pending and the service counts as idle
+// (waiting for the service thread to clear the mark itself once it runs
+// again would leave that window open as long as the thread waits for a
+// CPU). Calls on one mark must be serialised by the caller (the service's
+// lock guards its mark).
+struct service_idle_mark {
+  bool idle = false;
+  bool counted = false;  // the service thread is in the detector's census
+};
+// From the service thread: mark it idle (it is about to wait for work).
+void service_mark_idle(service_idle_mark& m) noexcept;
+// From any thread or fiber handing the service work: mark it awake.
+void service_mark_awake(service_idle_mark& m) noexcept;
 
 struct wait_reason {
   const char* what = "park";      // e.g. "chan receive", "select", "sleep"

@@ -37,6 +37,8 @@
 #include <new>
 #include <typeinfo>
 
+#include <weft/scheduler/detail/panic.hpp>
+
 #include "fiber_alloc.hpp"
 #include "runtime_impl.hpp"
 
@@ -52,14 +54,6 @@ std::uint64_t xorshift(std::uint64_t& s) noexcept {
   s ^= s >> 7;
   s ^= s << 17;
   return s;
-}
-
-[[noreturn]] void panic(fiber* f, const char* what) noexcept {
-  std::fprintf(stderr, "weft: fiber %llu (spawned at %s:%u) terminated by an uncaught exception: %s\n",
-               static_cast<unsigned long long>(f->id), f->site.file_name(),
-               static_cast<unsigned>(f->site.line()), what);
-  std::fflush(stderr);
-  std::abort();
 }
 
 void free_fiber(fiber* f) noexcept {
@@ -80,10 +74,8 @@ void fiber_entry(transfer_t t) noexcept {
     if (!w->rt->cancelling.load(std::memory_order_acquire)) self->vt->run(self->closure);
   } catch (fiber_cancelled&) {
     // Cancelled at shutdown: unwound, nothing to report.
-  } catch (std::exception& e) {
-    panic(self, e.what());
   } catch (...) {
-    panic(self, "an exception not derived from std::exception");
+    panic_with(self->id, self->site, std::current_exception());  // Go's panic
   }
   self->vt->destroy(self->closure);
   this_worker()->exit_fiber(self);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -52,7 +53,8 @@ void stuck_blocking_call(const run_options& o, int read_fd, std::binary_semaphor
   run(
       [&] {
         go([&] {
-          blocking([&] {
+          // By value: the call outlives stuck_blocking_call's frame.
+          blocking([&pool_thread, &started, read_fd] {
             pool_thread.store(::gettid());
             started.release();
             char c;
@@ -180,16 +182,25 @@ TEST_P(shutdown, a_fiber_that_never_suspends_is_named_and_waited_for) {
         std::string seen;
         run(
             [&] {
-              auto ready = make_chan<int>(1);
-              go([&, ready] {
-                ready.send(1);
+              // Main waits in weft::blocking, not on a channel or with
+              // yield(): a fiber readied by the spinner (its next slot) or
+              // left in the local yield list of the spinner's worker would
+              // never run again, since a worker stuck in a fiber keeps its
+              // local fibers (no hand-off yet: issue 11). The blocking
+              // call's completion goes to the shared queue instead, which
+              // the other worker serves.
+              std::atomic<bool> ready{false};
+              go([&] {
+                ready.store(true);
                 char buf[512];
                 while (seen.find("cannot preempt") == std::string::npos) {
                   const ssize_t n = ::read(err[0], buf, sizeof buf);
                   if (n > 0) seen.append(buf, static_cast<std::size_t>(n));
                 }
               });
-              ready.recv();
+              blocking([&] {
+                while (!ready.load()) std::this_thread::yield();
+              });
             },
             opts());
         ::dup2(real_stderr, 2);

@@ -13,12 +13,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <semaphore>
 #include <string>
+#include <thread>
 
 #include "test_util.hpp"
 

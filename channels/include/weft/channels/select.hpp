@@ -52,17 +52,48 @@ template <class C>
 concept send_handle = is_send_handle<std::remove_cvref_t<C>>::value;
 template <class C>
 using handle_value_t = typename std::remove_cvref_t<C>::value_type;
+
+// The channel of a select case. A case owns a reference to its channel when
+// it is made from a temporary handle (`on_recv(after(10ms), f)`, kept in a
+// variable or a vector), and borrows the channel of a named handle, which
+// outlives the case by the usual scoping (as std::views::all owns an rvalue
+// range and refers to an lvalue one). Borrowing keeps a fixed select on
+// named channels free of reference-count traffic: the count sits on the
+// channel's cache line, which both sides of a busy channel touch. The
+// runtime-sized select_case always owns (it is built once and reused).
+class case_chan {
+ public:
+  template <class H>
+  static case_chan of(H&& h) noexcept {
+    if constexpr (std::is_lvalue_reference_v<H>)
+      return case_chan(chan_access::core(h), chan_ref());
+    else
+      return owning(std::move(h));
+  }
+  template <class H>
+  static case_chan owning(H&& h) noexcept {
+    chan_ref r = chan_access::ref(std::forward<H>(h));
+    chan_core* c = r.get();
+    return case_chan(c, std::move(r));
+  }
+  chan_core* get() const noexcept { return core_; }
+
+ private:
+  case_chan(chan_core* c, chan_ref r) noexcept : core_(c), owned_(std::move(r)) {}
+  chan_core* core_;
+  chan_ref owned_;  // empty when borrowed
+};
 }  // namespace detail
 
 template <class T, class F>
 struct recv_case {
-  detail::chan_ref ch;
+  detail::case_chan ch;
   F fn;
   detail::raw_slot<T> slot;
 };
 template <class T, class F>
 struct send_case {
-  detail::chan_ref ch;
+  detail::case_chan ch;
   T value;
   F fn;
 };
@@ -80,12 +111,12 @@ struct deadline_case {
 // fn(std::optional<T>).
 template <detail::recv_handle C, class F>
 recv_case<detail::handle_value_t<C>, std::decay_t<F>> on_recv(C&& c, F&& fn) {
-  return {detail::chan_access::ref(std::forward<C>(c)), std::forward<F>(fn), {}};
+  return {detail::case_chan::of(std::forward<C>(c)), std::forward<F>(fn), {}};
 }
 // A case that sends v on c (a chan<T> or send_chan<T>) and then runs fn().
 template <detail::send_handle C, class U, class F>
 send_case<detail::handle_value_t<C>, std::decay_t<F>> on_send(C&& c, U&& v, F&& fn) {
-  return {detail::chan_access::ref(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)),
+  return {detail::case_chan::of(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)),
           std::forward<F>(fn)};
 }
 // The default case: runs fn() when no other case is ready.
@@ -236,14 +267,14 @@ class select_case {
   template <detail::recv_handle C, class F>
   static select_case recv(C&& c, F fn) {
     using case_t = recv_case<detail::handle_value_t<C>, F>;
-    return select_case(std::make_unique<impl<case_t>>(case_t{detail::chan_access::ref(std::forward<C>(c)), std::move(fn), {}}));
+    return select_case(std::make_unique<impl<case_t>>(case_t{detail::case_chan::owning(std::forward<C>(c)), std::move(fn), {}}));
   }
   // Sends v on c (a chan<T> or send_chan<T>) and then runs fn().
   template <detail::send_handle C, class U, class F>
   static select_case send(C&& c, U&& v, F fn) {
     using case_t = send_case<detail::handle_value_t<C>, F>;
     return select_case(std::make_unique<impl<case_t>>(
-        case_t{detail::chan_access::ref(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)), std::move(fn)}));
+        case_t{detail::case_chan::owning(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)), std::move(fn)}));
   }
 
  private:

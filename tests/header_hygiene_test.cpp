@@ -22,8 +22,8 @@
 
 #include <gtest/gtest.h>
 
-// The sync primitives whose header used to carry the futex still work from
-// a TU that sees only the public API.
+// The sync primitives work from a TU that sees only the public API (their
+// futex and spin code live in the library).
 TEST(HeaderHygiene, SyncPrimitivesFromPublicHeaderOnly) {
   weft::mutex mu;
   {

@@ -224,6 +224,98 @@ recv_result<T> detail::chan_ops<T>::recv_until(chan_core* c, std::chrono::steady
   }
 }
 
+namespace detail {
+// The operations of a channel handle, written once: chan<T> has both
+// halves, send_chan<T> the send half, recv_chan<T> the receive half (CRTP;
+// H's channel is read through chan_access). Every operation may be called
+// from fibers and plain threads alike.
+template <class H, class T>
+class send_half {
+  using ops = chan_ops<T>;
+  chan_core* core() const noexcept { return chan_access::core(static_cast<const H&>(*this)); }
+
+ public:
+  // c <- v. Blocks until the value is buffered or (unbuffered) a receiver
+  // has taken it. Throws channel_closed if the channel is closed, also if it
+  // is closed while this send waits; the value is then not consumed.
+  void send(const T& v) const { ops::send(core(), T(v)); }
+  void send(T&& v) const { ops::send(core(), std::move(v)); }
+
+  // Sends only if no waiting is needed (buffer room, or a receiver already
+  // waiting on an unbuffered channel); returns whether it sent. Moves from
+  // v only on success. Throws channel_closed if closed.
+  [[nodiscard]] bool try_send(const T& v) const { return ops::try_send(core(), T(v)); }
+  [[nodiscard]] bool try_send(T&& v) const { return ops::try_send(core(), std::move(v)); }
+
+  // Timed send: as send, giving up after `d` (send_for) or at `deadline`
+  // (send_until); returns whether it sent. On a timeout the value is given
+  // back: v is moved from only on success, so the caller still holds it.
+  // Throws channel_closed as send does (v not consumed).
+  template <class Rep, class Period>
+  [[nodiscard]] bool send_for(T&& v, std::chrono::duration<Rep, Period> d) const {
+    return ops::send_until(core(), std::move(v), deadline_after(d));
+  }
+  template <class Rep, class Period>
+  [[nodiscard]] bool send_for(const T& v, std::chrono::duration<Rep, Period> d) const {
+    return ops::send_until(core(), T(v), deadline_after(d));
+  }
+  [[nodiscard]] bool send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
+    return ops::send_until(core(), std::move(v), deadline);
+  }
+  [[nodiscard]] bool send_until(const T& v, std::chrono::steady_clock::time_point deadline) const {
+    return ops::send_until(core(), T(v), deadline);
+  }
+
+  // close(c). Wakes all blocked receivers and senders; values already
+  // buffered are still delivered. Throws channel_closed if already closed,
+  // channel_error if nil.
+  void close() const { chan_close(core()); }
+};
+
+template <class H, class T>
+class recv_half {
+  using ops = chan_ops<T>;
+  chan_core* core() const noexcept { return chan_access::core(static_cast<const H&>(*this)); }
+
+ public:
+  // v, ok := <-c. The next value, or an empty optional once the channel is
+  // closed and every buffered value has been received. Not [[nodiscard]]:
+  // `c.recv();` is Go's `<-done`, a wait whose value does not matter.
+  std::optional<T> recv() const { return ops::recv(core()); }
+
+  // Receives only if a value is ready; empty optional otherwise (recv_for,
+  // recv and a select's recv case tell "closed" from "not ready").
+  [[nodiscard]] std::optional<T> try_recv() const { return ops::try_recv(core()); }
+
+  // Timed receive: as recv, giving up after `d` (recv_for) or at `deadline`
+  // (recv_until). The result holds the value, or says whether the deadline
+  // passed (timed_out()) or the channel is closed and drained (closed()).
+  template <class Rep, class Period>
+  [[nodiscard]] recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const {
+    return ops::recv_until(core(), deadline_after(d));
+  }
+  [[nodiscard]] recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
+    return ops::recv_until(core(), deadline);
+  }
+
+  // for (auto v : c): receives until the channel is closed and drained.
+  chan_iterator<T> begin() const { return chan_iterator<T>(core()); }
+  std::default_sentinel_t end() const noexcept { return {}; }
+};
+
+// What every handle has: len, cap, nil-ness.
+template <class H>
+class handle_base {
+  chan_core* core() const noexcept { return chan_access::core(static_cast<const H&>(*this)); }
+
+ public:
+  std::size_t size() const noexcept { return chan_size(core()); }          // len(c)
+  std::size_t capacity() const noexcept { return chan_capacity(core()); }  // cap(c)
+  bool is_nil() const noexcept { return core() == nullptr; }
+  explicit operator bool() const noexcept { return core() != nullptr; }
+};
+}  // namespace detail
+
 // A channel handle. Copies refer to the same channel, as in Go; the channel
 // lives while any handle (or a blocked operation, or a select case) refers
 // to it. A default-constructed chan is nil: sends and receives on it block
@@ -233,10 +325,11 @@ recv_result<T> detail::chan_ops<T>::recv_until(chan_core* c, std::chrono::steady
 // move-constructible. A chan is a std::ranges::input_range: iterating
 // receives until the channel is closed and drained.
 template <class T>
-class chan {
+class chan : public detail::send_half<chan<T>, T>,
+             public detail::recv_half<chan<T>, T>,
+             public detail::handle_base<chan<T>> {
   static_assert(std::is_nothrow_move_constructible_v<T>, "weft::chan<T> needs a nothrow move constructor");
   static_assert(!std::is_reference_v<T>, "weft::chan<T>: T must be an object type");
-  using ops = detail::chan_ops<T>;
 
  public:
   using value_type = T;
@@ -244,71 +337,7 @@ class chan {
 
   chan() noexcept = default;  // nil
 
-  // c <- v. Blocks until the value is buffered or (unbuffered) a receiver
-  // has taken it. Throws channel_closed if the channel is closed, also if it
-  // is closed while this send waits; the value is then not consumed.
-  void send(const T& v) const { ops::send(core(), T(v)); }
-  void send(T&& v) const { ops::send(core(), std::move(v)); }
-
-  // v, ok := <-c. The next value, or an empty optional once the channel is
-  // closed and every buffered value has been received. Not [[nodiscard]]:
-  // `c.recv();` is Go's `<-done`, a wait whose value does not matter.
-  std::optional<T> recv() const { return ops::recv(core()); }
-
-  // Sends only if no waiting is needed (buffer room, or a receiver already
-  // waiting on an unbuffered channel); returns whether it sent. Moves from
-  // v only on success. Throws channel_closed if closed.
-  [[nodiscard]] bool try_send(const T& v) const { return ops::try_send(core(), T(v)); }
-  [[nodiscard]] bool try_send(T&& v) const { return ops::try_send(core(), std::move(v)); }
-
-  // Receives only if a value is ready; empty optional otherwise (recv_for,
-  // recv and a select's recv case tell "closed" from "not ready").
-  [[nodiscard]] std::optional<T> try_recv() const { return ops::try_recv(core()); }
-
-  // Timed send: as send, giving up after `d` (send_for) or at `deadline`
-  // (send_until); returns whether it sent. On a timeout the value is given
-  // back: v is moved from only on success, so the caller still holds it.
-  // Throws channel_closed as send does (v not consumed).
-  template <class Rep, class Period>
-  [[nodiscard]] bool send_for(T&& v, std::chrono::duration<Rep, Period> d) const {
-    return ops::send_until(core(), std::move(v), detail::deadline_after(d));
-  }
-  template <class Rep, class Period>
-  [[nodiscard]] bool send_for(const T& v, std::chrono::duration<Rep, Period> d) const {
-    return ops::send_until(core(), T(v), detail::deadline_after(d));
-  }
-  [[nodiscard]] bool send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
-    return ops::send_until(core(), std::move(v), deadline);
-  }
-  [[nodiscard]] bool send_until(const T& v, std::chrono::steady_clock::time_point deadline) const {
-    return ops::send_until(core(), T(v), deadline);
-  }
-
-  // Timed receive: as recv, giving up after `d` (recv_for) or at `deadline`
-  // (recv_until). The result holds the value, or says whether the deadline
-  // passed (timed_out()) or the channel is closed and drained (closed()).
-  template <class Rep, class Period>
-  [[nodiscard]] recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const {
-    return ops::recv_until(core(), detail::deadline_after(d));
-  }
-  [[nodiscard]] recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
-    return ops::recv_until(core(), deadline);
-  }
-
-  // close(c). Wakes all blocked receivers and senders; values already
-  // buffered are still delivered. Throws channel_closed if already closed,
-  // channel_error if nil.
-  void close() const { detail::chan_close(core()); }
-
-  std::size_t size() const noexcept { return detail::chan_size(core()); }          // len(c)
-  std::size_t capacity() const noexcept { return detail::chan_capacity(core()); }  // cap(c)
-  bool is_nil() const noexcept { return core() == nullptr; }
-  explicit operator bool() const noexcept { return core() != nullptr; }
   friend bool operator==(const chan& a, const chan& b) noexcept { return a.core() == b.core(); }
-
-  // for (auto v : c): receives until the channel is closed and drained.
-  iterator begin() const { return iterator(core()); }
-  std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
   friend struct detail::chan_access;
@@ -324,9 +353,7 @@ class chan {
 // chan<T>, and equal to it; usable in on_send. Each operation means what
 // chan<T>'s does, from fibers and threads alike.
 template <class T>
-class send_chan {
-  using ops = detail::chan_ops<T>;
-
+class send_chan : public detail::send_half<send_chan<T>, T>, public detail::handle_base<send_chan<T>> {
  public:
   using value_type = T;
 
@@ -334,30 +361,6 @@ class send_chan {
   send_chan(const chan<T>& c) noexcept : r_(detail::chan_access::ref(c)) {}  // implicit, as in Go
   send_chan(chan<T>&& c) noexcept : r_(detail::chan_access::ref(std::move(c))) {}
 
-  void send(const T& v) const { ops::send(core(), T(v)); }
-  void send(T&& v) const { ops::send(core(), std::move(v)); }
-  [[nodiscard]] bool try_send(const T& v) const { return ops::try_send(core(), T(v)); }
-  [[nodiscard]] bool try_send(T&& v) const { return ops::try_send(core(), std::move(v)); }
-  template <class Rep, class Period>
-  [[nodiscard]] bool send_for(T&& v, std::chrono::duration<Rep, Period> d) const {
-    return ops::send_until(core(), std::move(v), detail::deadline_after(d));
-  }
-  template <class Rep, class Period>
-  [[nodiscard]] bool send_for(const T& v, std::chrono::duration<Rep, Period> d) const {
-    return ops::send_until(core(), T(v), detail::deadline_after(d));
-  }
-  [[nodiscard]] bool send_until(T&& v, std::chrono::steady_clock::time_point deadline) const {
-    return ops::send_until(core(), std::move(v), deadline);
-  }
-  [[nodiscard]] bool send_until(const T& v, std::chrono::steady_clock::time_point deadline) const {
-    return ops::send_until(core(), T(v), deadline);
-  }
-  void close() const { detail::chan_close(core()); }
-
-  std::size_t size() const noexcept { return detail::chan_size(core()); }
-  std::size_t capacity() const noexcept { return detail::chan_capacity(core()); }
-  bool is_nil() const noexcept { return core() == nullptr; }
-  explicit operator bool() const noexcept { return core() != nullptr; }
   friend bool operator==(const send_chan& a, const send_chan& b) noexcept { return a.core() == b.core(); }
   friend bool operator==(const send_chan& a, const chan<T>& b) noexcept {
     return a.core() == detail::chan_access::core(b);
@@ -375,9 +378,7 @@ class send_chan {
 // on_recv. Each operation means what chan<T>'s does, from fibers and
 // threads alike.
 template <class T>
-class recv_chan {
-  using ops = detail::chan_ops<T>;
-
+class recv_chan : public detail::recv_half<recv_chan<T>, T>, public detail::handle_base<recv_chan<T>> {
  public:
   using value_type = T;
   using iterator = detail::chan_iterator<T>;
@@ -386,27 +387,10 @@ class recv_chan {
   recv_chan(const chan<T>& c) noexcept : r_(detail::chan_access::ref(c)) {}  // implicit, as in Go
   recv_chan(chan<T>&& c) noexcept : r_(detail::chan_access::ref(std::move(c))) {}
 
-  std::optional<T> recv() const { return ops::recv(core()); }
-  [[nodiscard]] std::optional<T> try_recv() const { return ops::try_recv(core()); }
-  template <class Rep, class Period>
-  [[nodiscard]] recv_result<T> recv_for(std::chrono::duration<Rep, Period> d) const {
-    return ops::recv_until(core(), detail::deadline_after(d));
-  }
-  [[nodiscard]] recv_result<T> recv_until(std::chrono::steady_clock::time_point deadline) const {
-    return ops::recv_until(core(), deadline);
-  }
-
-  std::size_t size() const noexcept { return detail::chan_size(core()); }
-  std::size_t capacity() const noexcept { return detail::chan_capacity(core()); }
-  bool is_nil() const noexcept { return core() == nullptr; }
-  explicit operator bool() const noexcept { return core() != nullptr; }
   friend bool operator==(const recv_chan& a, const recv_chan& b) noexcept { return a.core() == b.core(); }
   friend bool operator==(const recv_chan& a, const chan<T>& b) noexcept {
     return a.core() == detail::chan_access::core(b);
   }
-
-  iterator begin() const { return iterator(core()); }
-  std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
   friend struct detail::chan_access;
@@ -422,6 +406,9 @@ template <class T>
   return chan<T>(detail::chan_create(&detail::elem_ops_for<T>, capacity));
 }
 
+// A handle is one pointer: the operation bases are empty.
+static_assert(sizeof(chan<int>) == sizeof(void*) && sizeof(send_chan<int>) == sizeof(void*) &&
+              sizeof(recv_chan<int>) == sizeof(void*));
 static_assert(std::ranges::input_range<chan<int>>);
 static_assert(std::ranges::input_range<recv_chan<int>>);
 static_assert(std::input_iterator<detail::chan_iterator<int>>);

@@ -100,6 +100,41 @@ TEST(blocking_pool, a_call_never_waits_behind_another_below_the_bound) {
   EXPECT_TRUE(b_ran);
 }
 
+// A call submitted while the pool's only thread is busy in a call that
+// waits for it: the thread is busy, not idle, so the call is unclaimed,
+// and (submitted right after A was taken) it is the pool's monitor that
+// starts its thread once the pool has made no progress for a while. A
+// waits for B for at most 10 s, so a pool that never grows fails the test
+// instead of hanging it.
+TEST(blocking_pool, a_call_behind_a_stuck_call_gets_a_thread) {
+  bool a_timed_out = false;
+  bool b_ran = false;
+  run(
+      [&] {
+        blocking([] {});  // the pool gets its one thread T, now idle
+        std::binary_semaphore b_done{0};
+        std::atomic<bool> a_running{false};
+        wait_group wg;
+        wg.add(1);
+        go([&] {
+          a_timed_out = blocking([&] {
+            a_running.store(true);
+            return !b_done.try_acquire_for(10s);
+          });
+          wg.done();
+        });
+        while (!a_running.load()) weft::yield();
+        blocking([&] {
+          b_ran = true;
+          b_done.release();
+        });
+        wg.wait();
+      },
+      {.workers = 1});
+  EXPECT_FALSE(a_timed_out) << "call B waited behind call A, stuck, while the pool was below its bound";
+  EXPECT_TRUE(b_ran);
+}
+
 // The bound holds: with max_blocking_threads = 2, never more than two
 // calls run at once, and every call completes.
 TEST(blocking_pool, never_runs_more_calls_at_once_than_its_bound) {

@@ -18,18 +18,27 @@
 //    the stuck thread. That thread is counted in `stuck`; when its call
 //    returns it sees `abandoned`, touches neither the fiber nor any runtime,
 //    and leaves.
-// 3. Provisioning: a call never waits behind another while the pool is
-//    below max_blocking_threads. Idle and starting threads are claimed at
-//    submit time: a job is queued only while the queue holds no more jobs
-//    than there are idle threads (each woken by its own notify) and threads
-//    being started (each takes a job before it ever waits); otherwise a
-//    thread is started, unless the pool is at its bound. (Counting idle
-//    threads alone let two jobs submitted back to back both count on the
-//    same idle thread, which drops its idle count only once it runs.)
-// 4. Lifetime: blocking_pool_stop waits for every thread but the stuck
-//    ones. If some are stuck the pool is orphaned instead of deleted, and
-//    the last stuck thread to leave deletes it: a late return never touches
-//    freed memory, even while another runtime runs.
+// 3. Provisioning: below max_blocking_threads, a call waits behind others
+//    only while the pool is making progress, and behind stuck calls for
+//    about kGrowAfter; a burst of short calls does not start a thread per
+//    call. Idle and starting threads are claimed at submit time: a job is
+//    claimed while the queue holds no more jobs than there are idle threads
+//    (each woken by its own notify) and threads being started (each takes
+//    a job before it ever waits). (Counting idle threads alone let two jobs
+//    submitted back to back both count on the same idle thread, which drops
+//    its idle count only once it runs.) An unclaimed job starts a thread at
+//    once if the pool has made no progress for kGrowAfter: no thread has
+//    taken a job, returned from a call or been started in that time
+//    (last_progress; true of a quiet pool). Otherwise the busy threads are
+//    getting through the queue, or a thread just started will take it, and
+//    the monitor thread (monitor_main) starts a thread whenever kGrowAfter
+//    passes without progress while unclaimed jobs wait. This is Go's rule
+//    for syscalls: sysmon hands a processor off only from a syscall that
+//    has lasted.
+// 4. Lifetime: blocking_pool_stop waits for the monitor and every thread
+//    but the stuck ones. If some are stuck the pool is orphaned instead of
+//    deleted, and the last stuck thread to leave deletes it: a late return
+//    never touches freed memory, even while another runtime runs.
 
 #include <algorithm>
 #include <condition_variable>
@@ -39,6 +48,13 @@
 #include "runtime_impl.hpp"
 
 namespace weft::detail {
+
+namespace {
+// How long the pool goes without progress before an unclaimed job gets a
+// new thread (note 3): long against a page-cache read, short against a
+// call that really blocks.
+constexpr std::int64_t kGrowAfterNs = 1'000'000;
+}  // namespace
 
 struct blocking_job {
   void (*fn)(void*);
@@ -53,6 +69,7 @@ struct blocking_pool {
   std::mutex mu;  // guards everything below
   std::condition_variable cv;
   std::condition_variable all_gone;
+  std::condition_variable monitor_cv;  // wakes the monitor (note 3)
   std::deque<blocking_job*> jobs;     // queued, not yet taken
   std::vector<blocking_job*> running; // taken, call not yet returned (note 1)
   unsigned threads = 0;
@@ -60,6 +77,9 @@ struct blocking_pool {
   unsigned starting = 0;  // created, not yet in thread_main (note 3)
   unsigned stuck = 0;  // threads whose job was abandoned, still in its call
   unsigned max_threads = 64;
+  std::int64_t last_progress = 0;  // now_ns() of the last take or return (note 3)
+  bool monitor_started = false;    // the monitor thread exists, until stop
+  bool monitor_waiting = false;    // it waits without a deadline: notify it
   bool stopping = false;
   bool orphaned = false;  // stop() found stuck threads: the last one deletes us
 
@@ -77,10 +97,12 @@ struct blocking_pool {
       blocking_job* j = jobs.front();
       jobs.pop_front();
       running.push_back(j);
+      last_progress = now_ns();
       lk.unlock();
       j->fn(j->arg);  // fn stores its own result or exception
       lk.lock();
       running.erase(std::find(running.begin(), running.end(), j));
+      last_progress = now_ns();
       lk.unlock();
       bool abandoned;
       {
@@ -107,6 +129,48 @@ struct blocking_pool {
     }
   leave:
     threads--;
+    all_gone.notify_all();
+  }
+
+  // Jobs queued that no idle or starting thread will take (note 3).
+  std::size_t unclaimed() const { return jobs.size() - std::min<std::size_t>(jobs.size(), idle + starting); }
+
+  // Whether an unclaimed job should start a thread now (note 3): the pool
+  // has made no progress for kGrowAfter (which is also true of a pool that
+  // has been quiet, or has no thread yet).
+  bool should_grow(std::int64_t now) const {
+    return unclaimed() != 0 && threads < max_threads && now - last_progress >= kGrowAfterNs;
+  }
+
+  // Counts a thread about to be started (so stop() waits for it). Under mu.
+  void count_start(std::int64_t now) {
+    threads++;
+    starting++;
+    last_progress = now;  // it takes a job before the monitor looks again
+  }
+
+  // The monitor (note 3): while unclaimed jobs wait, it wakes every
+  // kGrowAfter and starts a thread if nothing progressed meanwhile.
+  void monitor_main() {
+    std::unique_lock lk(mu);
+    while (!stopping) {
+      if (unclaimed() == 0 || threads >= max_threads) {
+        monitor_waiting = true;
+        monitor_cv.wait(lk);
+        monitor_waiting = false;
+        continue;
+      }
+      const std::int64_t now = now_ns();
+      if (should_grow(now)) {
+        count_start(now);
+        lk.unlock();
+        std::thread([this] { thread_main(); }).detach();
+        lk.lock();
+        continue;
+      }
+      monitor_cv.wait_for(lk, std::chrono::nanoseconds(last_progress + kGrowAfterNs - now));
+    }
+    monitor_started = false;
     all_gone.notify_all();
   }
 };
@@ -144,7 +208,8 @@ void blocking_pool_stop(runtime& rt) {
   std::unique_lock lk(bp->mu);
   bp->stopping = true;
   bp->cv.notify_all();
-  bp->all_gone.wait(lk, [&] { return bp->threads == bp->stuck; });
+  bp->monitor_cv.notify_all();
+  bp->all_gone.wait(lk, [&] { return bp->threads == bp->stuck && !bp->monitor_started; });
   if (bp->threads != 0) {
     bp->orphaned = true;  // note 4
     return;
@@ -163,21 +228,27 @@ void run_blocking(void (*fn)(void*), void* arg) {
   blocking_pool* bp = rt->blocking;
   blocking_job job{fn, arg, &current_parker(), {}, false, false};
   rt->blocking_inflight.fetch_add(1, std::memory_order_seq_cst);
-  bool grow = false;
+  bool grow = false, start_monitor = false;
   {
     std::lock_guard lk(bp->mu);
     bp->jobs.push_back(&job);
-    // Note 3: every queued job has an idle or starting thread of its own.
-    if (bp->jobs.size() > bp->idle + bp->starting && bp->threads < bp->max_threads) {
-      bp->threads++;  // counted now, so stop() waits for it
-      bp->starting++;
+    // Note 3: a claimed job waits for its idle or starting thread; an
+    // unclaimed one starts a thread or is left to the monitor.
+    if (bp->unclaimed() == 0) {
+      if (bp->idle > 0) bp->cv.notify_one();
+    } else if (bp->should_grow(now_ns())) {
+      bp->count_start(now_ns());
       grow = true;
-    } else if (bp->idle > 0) {
-      bp->cv.notify_one();
+    } else if (!bp->monitor_started) {
+      bp->monitor_started = true;
+      start_monitor = true;
+    } else if (bp->monitor_waiting) {
+      bp->monitor_cv.notify_one();
     }
   }
   // Thread creation (clone, stack mmap) outside the pool's lock.
   if (grow) std::thread([bp] { bp->thread_main(); }).detach();
+  if (start_monitor) std::thread([bp] { bp->monitor_main(); }).detach();
   for (;;) {
     bool abandoned = false;
     {

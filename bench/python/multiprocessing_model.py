@@ -70,9 +70,12 @@ def _spawn_child(slots, i):
 
 def spawn(n, workers, timer):
     del workers
+    # Each Process keeps its sentinel pipe and its pid until it is joined.
+    workloads.check_alive_limit(n, "processes")
+    workloads.check_fd_limit(n, "processes")
     slots = _ctx.RawArray("q", [-1] * n)
-    procs = [_ctx.Process(target=_spawn_child, args=(slots, i)) for i in range(n)]
     timer.start()
+    procs = [_ctx.Process(target=_spawn_child, args=(slots, i)) for i in range(n)]
     for p in procs:
         p.start()
     for p in procs:
@@ -189,11 +192,12 @@ def _scale_child(started, gate, done):
 def scale(n, workers, timer):
     del workers
     workloads.check_alive_limit(n, "processes")
+    workloads.check_fd_limit(n, "processes")
     started = _ctx.Semaphore(0)
     gate = _ctx.Event()
     done = _ctx.SimpleQueue()
-    procs = [_ctx.Process(target=_scale_child, args=(started, gate, done)) for _ in range(n)]
     timer.start()
+    procs = [_ctx.Process(target=_scale_child, args=(started, gate, done)) for _ in range(n)]
     for p in procs:
         p.start()
     for _ in range(n):

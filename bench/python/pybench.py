@@ -36,6 +36,7 @@ It ends when the last result has been collected.
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -88,7 +89,7 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="pybench", description=__doc__.split("\n")[0])
     parser.add_argument("scenario")
     parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--addr", default=None)
     args = parser.parse_args(argv)

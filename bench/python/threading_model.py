@@ -47,15 +47,15 @@ def _start_all(threads):
 
 def _each(n, timer, body):
     """The shape of most scenarios: n threads, thread i stores body(i) in
-    slot i; the clock runs from before the first start to after the last
-    join. Returns the slots."""
+    slot i; the clock runs from before the first Thread is made to after
+    the last join. Returns the slots."""
     slots = [None] * n
 
     def task(i):
         slots[i] = body(i)
 
-    threads = [threading.Thread(target=task, args=(i,)) for i in range(n)]
     timer.start()
+    threads = [threading.Thread(target=task, args=(i,)) for i in range(n)]
     _start_all(threads)
     for t in threads:
         t.join()
@@ -115,8 +115,8 @@ def pool(n, timer):
         while (k := jobs.get()) is not None:
             results.put(workloads.pool_job_blocking(k))
 
-    threads = [threading.Thread(target=worker) for _ in range(workloads.POOL_WORKERS)]
     timer.start()
+    threads = [threading.Thread(target=worker) for _ in range(workloads.POOL_WORKERS)]
     _start_all(threads)
     for k in range(n):
         jobs.put(k)
@@ -157,8 +157,8 @@ def pingpong(n, timer):
         ping.put(None)
         final[0] = v
 
-    threads = [threading.Thread(target=echo), threading.Thread(target=driver)]
     timer.start()
+    threads = [threading.Thread(target=echo), threading.Thread(target=driver)]
     _start_all(threads)
     threads[1].join()
     timer.stop()
@@ -191,8 +191,8 @@ def scale(n, timer):
         gate.wait()
         done.put(1)
 
-    threads = [threading.Thread(target=task) for _ in range(n)]
     timer.start()
+    threads = [threading.Thread(target=task) for _ in range(n)]
     _start_all(threads)
     for _ in range(n):
         started.acquire()

@@ -286,3 +286,13 @@ def check_alive_limit(n, what):
     if limit is not None and n > limit[0]:
         raise NotExpressible("n=%d %s alive at once exceed this machine's limit of about %d (%s)"
                              % (n, what, limit[0], limit[1]))
+
+
+def check_fd_limit(n, what):
+    """Raises NotExpressible if n open descriptors (one per task, plus a
+    margin for the interpreter's own) would pass RLIMIT_NOFILE."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and n > soft - 64:
+        raise NotExpressible("n=%d %s, one descriptor each, exceed RLIMIT_NOFILE=%d" % (n, what, soft))

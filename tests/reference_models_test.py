@@ -109,11 +109,12 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-def unused_port():
-    """A loopback port that was free a moment ago and has no listener."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def refusing_port():
+    """A loopback socket bound but never listening: connecting to its port
+    is refused, and no other process can take the port while it is open."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 # --- running the programs --------------------------------------------------
@@ -193,7 +194,8 @@ def main():
     server = Server(("127.0.0.1", 0), Hello)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     addr = "127.0.0.1:%d" % server.server_address[1]
-    dead_addr = "127.0.0.1:%d" % unused_port()
+    refusing = refusing_port()
+    dead_addr = "127.0.0.1:%d" % refusing.getsockname()[1]
 
     jobs = []  # (program, model, scenario, n, addr, want)
     for lang, prog in programs.items():
@@ -222,6 +224,7 @@ def main():
                                r"^not expressible: n=100000000 .* alive at once exceed",
                                model + ": scale past the thread/process limit exits 3")
     server.shutdown()
+    refusing.close()
 
     print("%d checks, %d failures, %.1f s" % (len(jobs) + 2 * len(programs) + 2, len(failures),
                                             time.monotonic() - t0))

@@ -40,7 +40,8 @@ import os
 import sys
 import time
 
-import workloads
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import workloads  # noqa: E402 (after the line above)
 
 MODELS = ("asyncio", "threading", "multiprocessing")
 SCENARIOS = (

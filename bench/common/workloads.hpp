@@ -181,6 +181,9 @@ constexpr long allofcpu_count(long k) {
 // +kPoolJobRange)) and I/O-shaped when k is odd (a sleep of kPoolSleepMs
 // with the model's sleep; its result is 1).
 constexpr long kPoolTasks = 8;
+// The capacity of pool's job and result queues where the model's queue is
+// bounded (Go channels, weft::chan, tokio::sync::mpsc).
+constexpr long kPoolQueue = 64;
 constexpr long kPoolJobRange = 100;
 constexpr long kPoolSleepMs = 1;
 constexpr bool pool_job_is_sleep(long k) { return k % 2 != 0; }

@@ -12,7 +12,7 @@
 //   fork  one process per task: the parent fork()s a child per task; the
 //         child computes, writes its result record to a pipe and _exit()s;
 //         the parent reads every record, then waitpid()s every child. All
-//         children share one result pipe (a record is 16 bytes, far below
+//         children share one result pipe (a record is 24 bytes, far below
 //         PIPE_BUF, so each write() is atomic and records never interleave),
 //         so n children need 2 descriptors, not 2n. The clock covers the
 //         forks, the results and the reaping: reaping is part of what a

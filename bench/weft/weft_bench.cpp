@@ -453,6 +453,10 @@ int main(int argc, char** argv) {
       c.fibers = false;
       c.condvar = true;
     }
+    else if (a.rfind("--model=", 0) == 0) {
+      std::fprintf(stderr, "weft-bench: unknown model %s; models: fibers, threads, condvar\n", a.substr(8).c_str());
+      return 2;
+    }
     else if (a.rfind("--workers=", 0) == 0) c.workers = static_cast<unsigned>(std::stoul(a.substr(10)));
     else if (a.rfind("--n=", 0) == 0) c.n = std::stol(a.substr(4));
     else if (a.rfind("--addr=", 0) == 0) c.addr = a.substr(7);

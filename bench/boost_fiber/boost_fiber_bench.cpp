@@ -2,12 +2,15 @@
 // benchmark scenarios. It does not use weft at all.
 //
 //   boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex|
-//                      sieve|workerpool|cpusplit|latency|fileio|scale>
-//                     [--workers=N] [--n=N] [--idle=sleep|spin]
+//                      sieve|workerpool|cpusplit|latency|fileio|scale|
+//                      onetask|allofcpu|allofsleep|pool|disk>
+//                     [--model=boost-fiber] [--workers=N] [--n=N] [--idle=sleep|spin]
 //
-// select2 and select2b are accepted but not supported (Boost.Fiber has no
-// select over channels): the program says so on stderr and exits with
-// status 3, which weft-compare reports as "n/a".
+// The seed's exercises live in exercises.cpp (allofsleep is latency). Three
+// scenarios are accepted but not expressible: select2 and select2b
+// (Boost.Fiber has no select over channels) and allofnet (it has no socket
+// layer): the program prints `not expressible: <why>` on stderr and exits
+// with status 3, which weft-compare reports in the cell.
 //
 // It prints exactly one line on stdout, the format shared with weft-bench and
 // go-bench (bench/common/scenario_line.hpp) and parsed by weft-compare:
@@ -100,89 +103,11 @@
 
 #include "../common/scenario_line.hpp"
 #include "../common/workloads.hpp"
+#include "bf_pool.hpp"
 
 namespace {
 
-namespace bf = boost::fibers;
-using clock_type = std::chrono::steady_clock;
-
-// How often an idle helper thread wakes up to look for work (see note 2).
-constexpr auto kHelperPoll = std::chrono::milliseconds(1);
-
-struct outcome {
-  long result = 0;
-  long elapsed_ns = 0;
-  long ops = 0;
-  std::optional<long> bytes_per_task;
-};
-
-long nanos_since(clock_type::time_point start) {
-  return static_cast<long>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count());
-}
-
-// ---------------------------------------------------------------------------
-// The work-stealing thread pool (notes 1, 2 and 6). Constructed on the main
-// thread, whose main fiber then runs the scenario; destroyed after it.
-class work_stealing_pool {
- public:
-  // `suspend` is work_stealing's flag: idle workers sleep (true) or spin.
-  work_stealing_pool(unsigned workers, bool suspend) {
-    if (workers == 1) {  // see note 1
-      bf::use_scheduling_algorithm<bf::algo::round_robin>();
-      return;
-    }
-    for (unsigned i = 1; i < workers; ++i) {
-      helpers_.emplace_back([this, workers, suspend] { helper_main(workers, suspend); });
-    }
-    // Returns once all `workers` threads have registered (internal barrier).
-    bf::use_scheduling_algorithm<bf::algo::work_stealing>(workers, suspend);
-  }
-
-  work_stealing_pool(const work_stealing_pool&) = delete;
-  work_stealing_pool& operator=(const work_stealing_pool&) = delete;
-
-  ~work_stealing_pool() {
-    {
-      std::unique_lock<bf::mutex> lock(mutex_);
-      shutdown_ = true;
-    }
-    shutdown_cv_.notify_all();
-    for (auto& t : helpers_) t.join();
-  }
-
- private:
-  void helper_main(unsigned workers, bool suspend) {
-    bf::use_scheduling_algorithm<bf::algo::work_stealing>(workers, suspend);
-    std::unique_lock<bf::mutex> lock(mutex_);
-    // A timed wait, so the dispatcher never sleeps without a deadline.
-    while (!shutdown_) shutdown_cv_.wait_for(lock, kHelperPoll);
-  }
-
-  bf::mutex mutex_;
-  bf::condition_variable shutdown_cv_;
-  bool shutdown_ = false;  // guarded by mutex_
-  std::vector<std::thread> helpers_;
-};
-
-// A count-down latch for fibers on any thread (Go's sync.WaitGroup subset).
-class fiber_latch {
- public:
-  explicit fiber_latch(long count) : count_(count) {}
-  void count_down() {
-    std::unique_lock<bf::mutex> lock(mutex_);
-    if (--count_ == 0) cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock<bf::mutex> lock(mutex_);
-    cv_.wait(lock, [this] { return count_ == 0; });
-  }
-
- private:
-  bf::mutex mutex_;
-  bf::condition_variable cv_;
-  long count_;  // guarded by mutex_
-};
+using namespace bf_bench;
 
 // ---------------------------------------------------------------------------
 // skynet: a 10-ary tree of fibers, one unbuffered channel per inner node.
@@ -578,8 +503,9 @@ outcome run_scale(long n, unsigned workers, bool suspend) {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: boost-fiber-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|mutex|\n"
-               "                          sieve|workerpool|cpusplit|latency|fileio|scale>\n"
-               "                         [--workers=N] [--n=N] [--idle=sleep|spin]\n");
+               "                          sieve|workerpool|cpusplit|latency|fileio|scale|\n"
+               "                          onetask|allofcpu|allofsleep|pool|disk>\n"
+               "                         [--model=boost-fiber] [--workers=N] [--n=N] [--idle=sleep|spin]\n");
   std::exit(2);
 }
 
@@ -613,10 +539,11 @@ int main(int argc, char** argv) {
   if (argc < 2) usage();
   const std::string scenario = argv[1];
   if (scenario == "select2" || scenario == "select2b") {
-    std::fprintf(stderr,
-                 "boost-fiber-bench: %s is not supported: Boost.Fiber has no select over "
-                 "channels\n",
-                 scenario.c_str());
+    std::fprintf(stderr, "not expressible: Boost.Fiber has no select over channels\n");
+    return kUnsupported;
+  }
+  if (scenario == "allofnet") {
+    std::fprintf(stderr, "not expressible: Boost.Fiber has no socket layer\n");
     return kUnsupported;
   }
   long n = bench::default_n(scenario);
@@ -632,6 +559,8 @@ int main(int argc, char** argv) {
       workers = *v;
     } else if (auto v = int_flag(arg, "--n")) {
       n = *v;
+    } else if (arg == "--model=boost-fiber" || arg.starts_with("--addr=")) {
+      // the common command line; boost-fiber is the only model
     } else if (arg == "--idle=sleep" || arg == "--idle=spin") {
       suspend = arg == "--idle=sleep";
     } else {
@@ -669,8 +598,16 @@ int main(int argc, char** argv) {
     out = run_workerpool(n, w, suspend);
   } else if (scenario == "cpusplit") {
     out = run_cpusplit(n, w, suspend);
-  } else if (scenario == "latency") {
+  } else if (scenario == "latency" || scenario == "allofsleep") {
     out = run_latency(n, w, suspend);
+  } else if (scenario == "onetask") {
+    out = run_onetask(n, w, suspend);
+  } else if (scenario == "allofcpu") {
+    out = run_allofcpu(n, w, suspend);
+  } else if (scenario == "pool") {
+    out = run_pool(n, w, suspend);
+  } else if (scenario == "disk") {
+    out = run_disk(n, w, suspend);
   } else if (scenario == "fileio") {
     out = run_fileio(n, w, suspend);
   } else {

@@ -1,4 +1,4 @@
-// What the C++ benchmark programs (weft-bench, boost-fiber-bench) share
+// What the C++ benchmark programs (weft-bench, boost-fiber-bench, procs-bench) share
 // about their scenarios: the size each runs at by default, the resident-set
 // reading of `parked`, and the one output line weft-compare parses
 // (weft_compare.cpp, design note 1).
@@ -26,7 +26,10 @@ inline long default_n(std::string_view s) {
   if (s == "sieve" || s == "fileio") return 1'000;
   if (s == "workerpool") return 100'000;
   if (s == "cpusplit") return 1'000'000;
-  if (s == "latency" || s == "scale") return 10'000;
+  if (s == "latency" || s == "allofsleep" || s == "scale") return 10'000;
+  // The seed's exercises.
+  if (s == "onetask" || s == "pool") return 10'000;
+  if (s == "allofcpu" || s == "allofnet" || s == "disk") return 1'000;
   return 0;
 }
 

@@ -1,10 +1,11 @@
 // The deterministic workloads of the application-shaped scenarios (sieve,
-// workerpool, cpusplit, latency, fileio), shared by weft-bench,
-// boost-fiber-bench and weft-compare, which recomputes the expected results
-// with the sequential references at the end of this file; the primes and
-// latency examples use the trial division and the latencies too.
-// bench/go/main.go carries the same functions, written out again in Go:
-// change both together.
+// workerpool, cpusplit, latency, fileio) and of the seed's exercises
+// (onetask, allofcpu, allofsleep, pool, disk), shared by weft-bench,
+// boost-fiber-bench, procs-bench and weft-compare, which recomputes the
+// expected results with the sequential references at the end of this file;
+// the primes and latency examples use the trial division and the latencies
+// too. bench/go/workloads.go and bench/rust/src/workloads.rs carry the same
+// functions, written out again in Go and Rust: change them together.
 //
 // Plain C++20 and POSIX; no weft, no Boost.
 #pragma once
@@ -96,6 +97,14 @@ constexpr std::uint64_t expected_file_checksum(long file) {
   return h;
 }
 
+// Fills buf (kFileBytes) with file i's words, little-endian.
+inline void fill_file(long file, unsigned char* buf) {
+  for (long k = 0; k < kFileWords; k++) {
+    const std::uint64_t w = file_word(file, k);
+    for (int b = 0; b < 8; b++) buf[k * 8 + b] = static_cast<unsigned char>(w >> (8 * b));
+  }
+}
+
 // Reads a whole file with open/read/close; returns its checksum, or 0 if it
 // could not be read or does not have kFileBytes bytes. Blocks the caller.
 inline std::uint64_t read_file_checksum(const std::string& path) {
@@ -127,10 +136,7 @@ class file_set {
     dir_ = templ;
     std::vector<unsigned char> buf(static_cast<std::size_t>(kFileBytes));
     for (long i = 0; i < n_; i++) {
-      for (long k = 0; k < kFileWords; k++) {
-        const std::uint64_t w = file_word(i, k);
-        for (int b = 0; b < 8; b++) buf[static_cast<std::size_t>(k * 8 + b)] = static_cast<unsigned char>(w >> (8 * b));
-      }
+      fill_file(i, buf.data());
       const int fd = ::open(path(i).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0 || ::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) {
         std::perror("fileio: write");
@@ -160,7 +166,98 @@ class file_set {
   std::string dir_;
 };
 
+// --- the exercises: allofcpu, pool and disk ---------------------------------
+
+// allofcpu task k and pool's CPU jobs count primes above this base.
+constexpr long kExerciseBase = 1'000'000;
+// allofcpu task k: the primes in [kExerciseBase + k*kAllofcpuRange, +kAllofcpuRange).
+constexpr long kAllofcpuRange = 1'000;
+constexpr long allofcpu_count(long k) {
+  return count_primes_trial(kExerciseBase + k * kAllofcpuRange, kExerciseBase + (k + 1) * kAllofcpuRange);
+}
+
+// pool: kPoolTasks long-lived workers take jobs 0..n-1. Job k is CPU-bound
+// when k is even (the primes in [kExerciseBase + k*kPoolJobRange,
+// +kPoolJobRange)) and I/O-shaped when k is odd (a sleep of kPoolSleepMs
+// with the model's sleep; its result is 1).
+constexpr long kPoolTasks = 8;
+// The capacity of pool's job and result queues where the model's queue is
+// bounded (Go channels, weft::chan, tokio::sync::mpsc).
+constexpr long kPoolQueue = 64;
+constexpr long kPoolJobRange = 100;
+constexpr long kPoolSleepMs = 1;
+constexpr bool pool_job_is_sleep(long k) { return k % 2 != 0; }
+// The result of CPU job k (k even).
+constexpr long pool_cpu_job(long k) {
+  return count_primes_trial(kExerciseBase + k * kPoolJobRange, kExerciseBase + (k + 1) * kPoolJobRange);
+}
+
+// disk task i: writes file i (kFileBytes, O_CREAT|O_TRUNC, no fsync) at
+// `path`, closes it, reads it back (read_file_checksum) and returns the
+// checksum, or 0 if a call failed. Blocks the caller.
+inline std::uint64_t write_read_file_checksum(const std::string& path, long file) {
+  std::vector<unsigned char> buf(static_cast<std::size_t>(kFileBytes));
+  fill_file(file, buf.data());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return 0;
+  long put = 0;
+  while (put < kFileBytes) {
+    const ssize_t w = ::write(fd, buf.data() + put, static_cast<std::size_t>(kFileBytes - put));
+    if (w <= 0) break;
+    put += w;
+  }
+  ::close(fd);
+  return put == kFileBytes ? read_file_checksum(path) : 0;
+}
+
+// disk's untimed setup: a fresh empty directory under $TMPDIR (or /tmp);
+// the destructor removes files 0..n-1 (path(i)) and the directory.
+class scratch_dir {
+ public:
+  explicit scratch_dir(long n) : n_(n) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/weft-disk-XXXXXX";
+    if (!::mkdtemp(templ.data())) {
+      std::perror("disk: mkdtemp");
+      std::exit(1);
+    }
+    dir_ = templ;
+  }
+  scratch_dir(const scratch_dir&) = delete;
+  scratch_dir& operator=(const scratch_dir&) = delete;
+  ~scratch_dir() {
+    for (long i = 0; i < n_; i++) ::unlink(path(i).c_str());
+    ::rmdir(dir_.c_str());
+  }
+  std::string path(long i) const { return dir_ + "/f" + std::to_string(i); }
+
+ private:
+  long n_;
+  std::string dir_;
+};
+
 // --- sequential references (for the result checks) -------------------------
+
+// allofcpu's result: the sum of allofcpu_count(k) for k < n.
+inline long expected_allofcpu(long n) {
+  long s = 0;
+  for (long k = 0; k < n; k++) s += allofcpu_count(k);
+  return s;
+}
+
+// pool's result: the sum over jobs 0..n-1 (odd jobs count 1).
+inline long expected_pool(long n) {
+  long s = 0;
+  for (long k = 0; k < n; k++) s += pool_job_is_sleep(k) ? 1 : pool_cpu_job(k);
+  return s;
+}
+
+// disk's expected sum (mod 2^64) of the n files' checksums.
+inline std::uint64_t expected_disk_sum(long n) {
+  std::uint64_t s = 0;
+  for (long i = 0; i < n; i++) s += expected_file_checksum(i);
+  return s;
+}
 
 // The primes below `limit` (sieve of Eratosthenes).
 inline std::vector<long> primes_below(long limit) {

@@ -2,11 +2,13 @@
 //
 // Usage:
 //
-//	go-bench <scenario> [-workers N] [-n N]
+//	go-bench <scenario> [-model=go] [-workers N] [-n N] [-addr HOST:PORT]
 //
 // Scenarios: skynet, spawn, yield, parked, pingpong, spsc, mpmc, select2,
-// select2b, mutex, and the application-shaped ones in apps.go: sieve,
-// workerpool, cpusplit, latency, fileio, scale. The program sets
+// select2b, mutex, the application-shaped ones in apps.go: sieve,
+// workerpool, cpusplit, latency, fileio, scale, and the seed's exercises in
+// exercises.go: onetask, allofcpu, allofsleep (= latency), allofnet (a
+// client of -addr), pool, disk. Flags may be written -x v, -x=v or --x=v. The program sets
 // runtime.GOMAXPROCS(workers) (default: number of CPUs; yield forces 1) and
 // prints exactly one line on stdout, the format shared with weft-bench and
 // boost-fiber-bench and parsed by weft-compare:
@@ -349,7 +351,9 @@ func runMutex(n int64) outcome {
 func usage() {
 	fmt.Fprintln(os.Stderr,
 		"usage: go-bench <skynet|spawn|yield|parked|pingpong|spsc|mpmc|select2|select2b|mutex|\n"+
-			"                 sieve|workerpool|cpusplit|latency|fileio|scale> [-workers N] [-n N]")
+			"                 sieve|workerpool|cpusplit|latency|fileio|scale|\n"+
+			"                 onetask|allofcpu|allofsleep|allofnet|pool|disk>\n"+
+			"                [-model=go] [-workers N] [-n N] [-addr HOST:PORT]")
 	os.Exit(2)
 }
 
@@ -375,6 +379,8 @@ func main() {
 		"mutex": 1000000,
 		"sieve": 1000, "workerpool": 100000, "cpusplit": 1000000,
 		"latency": 10000, "fileio": 1000, "scale": 10000,
+		"onetask": 10000, "allofcpu": 1000, "allofsleep": 10000,
+		"allofnet": 1000, "pool": 10000, "disk": 1000,
 	}
 	defN, known := defaults[scenario]
 	if !known {
@@ -385,7 +391,17 @@ func main() {
 	flags := flag.NewFlagSet("go-bench", flag.ExitOnError)
 	workers := flags.Int("workers", runtime.NumCPU(), "GOMAXPROCS")
 	n := flags.Int64("n", defN, "problem size")
+	model := flags.String("model", "go", "the model: go (goroutines) is the only one")
+	addr := flags.String("addr", "", "allofnet's HTTP server, HOST:PORT")
 	flags.Parse(os.Args[2:])
+	if *model != "go" {
+		fmt.Fprintf(os.Stderr, "go-bench: unknown model %q; the only model is go\n", *model)
+		os.Exit(2)
+	}
+	if scenario == "allofnet" && *addr == "" {
+		fmt.Fprintln(os.Stderr, "go-bench: allofnet needs -addr HOST:PORT")
+		os.Exit(2)
+	}
 	if *workers < 1 || *n < 1 {
 		fmt.Fprintln(os.Stderr, "go-bench: -workers and -n must be positive")
 		os.Exit(2)
@@ -433,6 +449,18 @@ func main() {
 		out = runFileio(*n)
 	case "scale":
 		out = runScale(*n)
+	case "onetask":
+		out = runOnetask(*n)
+	case "allofcpu":
+		out = runAllofcpu(*n)
+	case "allofsleep":
+		out = runLatency(*n)
+	case "allofnet":
+		out = runAllofnet(*n, *addr)
+	case "pool":
+		out = runPool(*n)
+	case "disk":
+		out = runDisk(*n)
 	}
 
 	line := fmt.Sprintf("weft-bench: scenario=%s model=go workers=%d n=%d result=%d elapsed_ns=%d ops=%d",

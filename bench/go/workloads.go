@@ -130,3 +130,61 @@ func (s *fileSet) expectedSum() uint64 {
 }
 
 func (s *fileSet) remove() { os.RemoveAll(s.dir) }
+
+// --- the exercises: allofcpu, pool and disk (workloads.hpp's section of the
+// same name) ---
+
+// exerciseBase: allofcpu's ranges and pool's CPU jobs start here.
+const exerciseBase = 1000000
+
+// allofcpuRange numbers per allofcpu task; allofcpuCount mirrors
+// bench::allofcpu_count.
+const allofcpuRange = 1000
+
+func allofcpuCount(k int64) int64 {
+	return countPrimesTrial(exerciseBase+k*allofcpuRange, exerciseBase+(k+1)*allofcpuRange)
+}
+
+// The pool exercise: poolTasks workers, queues of poolQueue, job k is CPU
+// (poolCPUJob, mirroring bench::pool_cpu_job) when even and a poolSleepMs
+// sleep (result 1) when odd.
+const poolTasks = 8
+const poolQueue = 64
+const poolJobRange = 100
+const poolSleepMs = 1
+
+func poolCPUJob(k int64) int64 {
+	return countPrimesTrial(exerciseBase+k*poolJobRange, exerciseBase+(k+1)*poolJobRange)
+}
+
+// fillFile puts file i's words into buf (fileBytes), little-endian
+// (bench::fill_file).
+func fillFile(file int64, buf []byte) {
+	for k := int64(0); k < fileWords; k++ {
+		binary.LittleEndian.PutUint64(buf[k*8:], fileWord(file, k))
+	}
+}
+
+// writeReadFileChecksum mirrors bench::write_read_file_checksum: writes file
+// i at path (no fsync), closes it, reads it back and returns its checksum,
+// or 0 if a call failed or the length is wrong.
+func writeReadFileChecksum(path string, file int64) uint64 {
+	buf := make([]byte, fileBytes)
+	fillFile(file, buf)
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return 0
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) != fileBytes {
+		return 0
+	}
+	return checksumWords(data)
+}
+
+func expectedDiskSum(n int64) uint64 {
+	var s uint64
+	for i := int64(0); i < n; i++ {
+		s += expectedFileChecksum(i)
+	}
+	return s
+}

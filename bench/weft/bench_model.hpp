@@ -25,6 +25,7 @@ struct config : weft_models::model {
   std::string scenario;
   bool condvar = false;  // with !fibers: cv_chan instead of weft::chan
   long n = 0;
+  std::string addr;  // --addr=HOST:PORT: allofnet's server
 };
 
 // Prints the result line weft-compare parses (common/scenario_line.hpp).
@@ -41,5 +42,13 @@ void run_cpusplit(const config& c);
 void run_latency(const config& c);
 void run_fileio(const config& c);
 void run_scale(const config& c);
+
+// The seed's exercises (exercises.cpp; allofnet: net_client.cpp, built with
+// weft::io). allofsleep is run_latency.
+void run_onetask(const config& c);
+void run_allofcpu(const config& c);
+void run_pool(const config& c);
+void run_disk(const config& c);
+void run_allofnet(const config& c);
 
 }  // namespace weft_bench

@@ -10,7 +10,9 @@
 // result equals n when the run was correct (skynet: n*(n-1)/2; sieve: the
 // n-th prime; cpusplit: the number of primes below n). The application-
 // shaped scenarios (sieve, workerpool, cpusplit, latency, fileio, scale)
-// live in app_scenarios.cpp; the network servers of `weft-bench serve`
+// live in app_scenarios.cpp; the seed's exercises (onetask, allofcpu,
+// allofsleep = latency, pool, disk) in exercises.cpp and allofnet, a
+// weft::io client of --addr, in net_client.cpp; the network servers of `weft-bench serve`
 // (http and echo over weft::io, for weft-compare's network scenarios) in
 // net_servers.cpp.
 
@@ -432,8 +434,9 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: weft-bench skynet|spawn|yield|parked|pingpong|idle|spsc|mpmc|select2|select2b|mutex|\n"
-                 "                  sieve|workerpool|cpusplit|latency|fileio|scale\n"
-                 "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N]\n"
+                 "                  sieve|workerpool|cpusplit|latency|fileio|scale|\n"
+                 "                  onetask|allofcpu|allofsleep|allofnet|pool|disk\n"
+                 "                  [--model=fibers|threads|condvar] [--workers=N] [--n=N] [--addr=HOST:PORT]\n"
                  "       weft-bench serve http|echo [--model=fibers|threads] [--workers=N] [--port=P]\n"
                  "       weft-bench iobusy [--workers=N] [--n=ROUND_TRIPS] [--busy=FIBERS_PER_WORKER]\n"
                  "--model=condvar (threads over a std::mutex + std::condition_variable queue) runs pingpong and "
@@ -450,8 +453,13 @@ int main(int argc, char** argv) {
       c.fibers = false;
       c.condvar = true;
     }
+    else if (a.rfind("--model=", 0) == 0) {
+      std::fprintf(stderr, "weft-bench: unknown model %s; models: fibers, threads, condvar\n", a.substr(8).c_str());
+      return 2;
+    }
     else if (a.rfind("--workers=", 0) == 0) c.workers = static_cast<unsigned>(std::stoul(a.substr(10)));
     else if (a.rfind("--n=", 0) == 0) c.n = std::stol(a.substr(4));
+    else if (a.rfind("--addr=", 0) == 0) c.addr = a.substr(7);
     else {
       std::fprintf(stderr, "weft-bench: unknown argument %s\n", a.c_str());
       return 2;
@@ -484,8 +492,25 @@ int main(int argc, char** argv) {
   else if (c.scenario == "latency") run_latency(c);
   else if (c.scenario == "fileio") run_fileio(c);
   else if (c.scenario == "scale") run_scale(c);
+  else if (c.scenario == "onetask") run_onetask(c);
+  else if (c.scenario == "allofcpu") run_allofcpu(c);
+  else if (c.scenario == "allofsleep") run_latency(c);
+  else if (c.scenario == "pool") run_pool(c);
+  else if (c.scenario == "disk") run_disk(c);
+  else if (c.scenario == "allofnet") {
+#ifdef WEFT_BENCH_HAVE_IO
+    if (c.addr.empty()) {
+      std::fprintf(stderr, "weft-bench: allofnet needs --addr=HOST:PORT\n");
+      return 2;
+    }
+    run_allofnet(c);
+#else
+    std::fprintf(stderr, "not expressible: this weft-bench was built without weft::io\n");
+    return 3;
+#endif
+  }
   else {
-    std::fprintf(stderr, "weft-bench: unknown scenario %s\n", c.scenario.c_str());
+    std::fprintf(stderr, "weft-bench: unknown scenario %s; run it without arguments for the list\n", c.scenario.c_str());
     return 2;
   }
   return 0;

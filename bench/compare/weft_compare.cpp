@@ -433,9 +433,8 @@ int main(int argc, char** argv) {
                                  ", " + mi.date;
     std::string why;
     if (weft_compare::write_plots(dir.string(), rows, models, subtitle, why)) {
-      std::fprintf(stderr, "weft-compare: wrote %s, %s and %s (gnuplot script: %s)\n",
-                   (dir / "time.png").c_str(), (dir / "memory.png").c_str(),
-                   (dir / "scaling.png").c_str(), (dir / "plots.gp").c_str());
+      std::fprintf(stderr, "weft-compare: wrote the plots into %s (gnuplot script: %s)\n", dir.c_str(),
+                   (dir / "plots.gp").c_str());
     } else {
       std::fprintf(stderr, "weft-compare: note: %s\n", why.c_str());
     }

@@ -37,7 +37,8 @@ std::string ms(double ns) {
 
 // A cell's n/a reason, short enough for a sweep table's column.
 std::string short_note(const std::string& note) {
-  for (const char* kind : {"not installed", "not implemented", "not expressible", "thread limit", "no HTTP server"})
+  for (const char* kind :
+       {"not installed", "not implemented", "not expressible", "thread limit", "no HTTP server", "skipped"})
     if (note.find(kind) != std::string::npos) return std::string("n/a: ") + kind;
   return note.substr(0, note.find(" ("));
 }

@@ -77,6 +77,12 @@
 // 12. allofnet's cells share one HTTP server (net_scenarios.cpp's
 //    http_server), started before the first of them and stopped after the
 //    task scenarios; every model's client gets its --addr.
+// 13. An exercise's sweep stops for a model where its previous point
+//    predicts (time x the ratio of the n's) a run longer than the mode's
+//    budget: 2 s in --quick, 30 s in --normal, none in --full. The cell
+//    says "n/a: skipped (...)" with the prediction. It keeps slow models
+//    (a worker_thread or a process per task, a Pool(W) of sleepers) from
+//    spending the quick run's minutes on one line of a plot.
 //
 // The files: scenarios.hpp/.cpp (the scenario table, expected results,
 // notes 4-5), models.hpp/.cpp (the model registry: programs, command lines,
@@ -369,6 +375,9 @@ int main(int argc, char** argv) {
   std::vector<row> rows;
   http_server server;  // allofnet's, started before its first cell
   std::string server_error;
+  // Note 13: per (sweep, model), the last point that ran ok and its median.
+  const double budget_ns = mode == size_mode::quick ? 2e9 : mode == size_mode::normal ? 30e9 : 0;
+  std::map<std::pair<std::string, std::string>, std::pair<long, double>> last_point;
   for (std::size_t i = 0; i < pairs.size();) {
     // The pairs of one scenario are adjacent (table order).
     std::vector<cell> cells;
@@ -381,12 +390,30 @@ int main(int argc, char** argv) {
     }
     const std::string addr = net && server.running() ? server.addr() : "";
     const std::string addr_error = net && !server.running() ? server_error : "";
-    for (; i < pairs.size() && pairs[i].s == s; ++i)
+    for (; i < pairs.size() && pairs[i].s == s; ++i) {
       cells.push_back(start_cell(*s, *pairs[i].m, pairs[i].n, o, p, addr, addr_error));
+      cell& c = cells.back();
+      const auto last = last_point.find({s->sweep, c.r.model});
+      if (c.active && s->exercise && budget_ns > 0 && last != last_point.end()) {
+        const double predicted = last->second.second * static_cast<double>(c.r.n) / static_cast<double>(last->second.first);
+        if (predicted > budget_ns) {
+          c.active = false;
+          c.r.status = row_status::not_applicable;
+          c.r.note = "n/a: skipped (n=" + std::to_string(last->second.first) + " took " +
+                     fmt("%.0f", last->second.second / 1e6) + " ms, so n=" + std::to_string(c.r.n) + " ~" +
+                     fmt("%.0f", predicted / 1e9) + " s: over --" + kModeNames[static_cast<int>(mode)] +
+                     "'s budget of " + fmt("%.0f", budget_ns / 1e9) + " s a run)";
+        }
+      }
+    }
     const std::string progress = "[" + std::to_string(group_start + 1) + "-" + std::to_string(i) + "/" +
                                  std::to_string(pairs.size()) + "]";
     run_scenario(cells, o, runs_of(*s), progress);
-    for (cell& c : cells) rows.push_back(std::move(c.r));
+    for (cell& c : cells) {
+      if (s->exercise && c.r.status == row_status::ok && !c.r.runs.empty())
+        last_point[{s->sweep, c.r.model}] = {c.r.n, c.r.median_ns};
+      rows.push_back(std::move(c.r));
+    }
   }
   server.stop();
   // Note 10: the network scenarios, after the rest.

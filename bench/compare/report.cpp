@@ -268,7 +268,10 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
   };
   std::vector<std::string> seen;
   for (const auto& r : rows) {
-    if (r.network || std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
+    // The exercises' sweeps have their own tables (above).
+    if (r.network || (!r.sweep.empty() && r.sweep != "scale") ||
+        std::find(seen.begin(), seen.end(), r.scenario) != seen.end())
+      continue;
     seen.push_back(r.scenario);
     const row* mn = find(r.scenario, "weft M:N");
     auto ratio = [&](const row* ref, bool time) -> std::string {
@@ -326,7 +329,8 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     js << (i ? ",\n" : "\n") << "    {\"scenario\": " << json_string(r.scenario)
-       << ", \"model\": " << json_string(r.model) << ", \"n\": " << r.n
+       << ", \"model\": " << json_string(r.model) << ", \"sweep\": " << json_string(r.sweep)
+       << ", \"n\": " << r.n
        << ", \"expected\": " << r.expected
        << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
        << ", \"note\": " << json_string(r.note);

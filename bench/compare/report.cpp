@@ -226,6 +226,7 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
         "included\n"
      << "- Boost.Fiber: work_stealing with suspend=true (idle workers sleep on a condition variable); "
         "\"Boost.Fiber spin\": suspend=false (idle workers spin), on the scenarios where workers go idle; "
+        "its stack allocator is the one bench/boost_fiber/boost_fiber_bench.cpp's design notes name; "
         "any other variant is in the result column\n"
      << (mi.http_server.empty() ? "" : "- allofnet's HTTP server, one for every model: " + mi.http_server + "\n")
      << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)

@@ -78,7 +78,8 @@
 //    http_server), started before the first of them and stopped after the
 //    task scenarios; every model's client gets its --addr.
 // 13. An exercise's sweep stops for a model where its previous point
-//    predicts (time x the ratio of the n's) a run longer than the mode's
+//    predicts (time x the ratio of the n's; for allofsleep only the time
+//    above its 200 ms floor grows) a run longer than the mode's
 //    budget: 2 s in --quick, 30 s in --normal, none in --full. The cell
 //    says "n/a: skipped (...)" with the prediction. It keeps slow models
 //    (a worker_thread or a process per task, a Pool(W) of sleepers) from
@@ -395,7 +396,11 @@ int main(int argc, char** argv) {
       cell& c = cells.back();
       const auto last = last_point.find({s->sweep, c.r.model});
       if (c.active && s->exercise && budget_ns > 0 && last != last_point.end()) {
-        const double predicted = last->second.second * static_cast<double>(c.r.n) / static_cast<double>(last->second.first);
+        // allofsleep's tasks wait up to 200 ms whatever n is: only the time
+        // above that floor grows with n.
+        const double floor_ns = std::string_view(s->program) == "allofsleep" ? 200e6 : 0;
+        const double predicted = floor_ns + std::max(0.0, last->second.second - floor_ns) *
+                                                static_cast<double>(c.r.n) / static_cast<double>(last->second.first);
         if (predicted > budget_ns) {
           c.active = false;
           c.r.status = row_status::not_applicable;

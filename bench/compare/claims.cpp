@@ -163,21 +163,30 @@ claim_result gil(const std::vector<row>& rows, const run_info& info) {
 claim_result process_startup(const std::vector<row>& rows) {
   claim_result c{"process-startup", "process start-up eats the gain for small tasks",
                  "at the smallest allofcpu point both ran (tasks of 1,000 numbers, tens of microseconds each), "
-                 "a process per task (C++ fork; Python multiprocessing) is slower than one thread of the same "
-                 "language doing every task (weft N:1; Python asyncio); the onetask cells show the start-up itself",
+                 "processes are slower than one thread of the same language doing every task: C++ fork (a "
+                 "process per task, forked inside the timed span) against weft N:1 by the timed span; Python "
+                 "multiprocessing (a Pool(W), started outside the timed span by the contract) against Python "
+                 "asyncio by the whole process's wall time, which includes the pool's start-up; the onetask "
+                 "cells show the start-up per task",
                  "", "", {}};
   tally t;
-  const std::pair<const char*, const char*> pairs[] = {{"C++ fork", "weft N:1"},
-                                                        {"Python multiprocessing", "Python asyncio"}};
-  for (const auto& [proc, one] : pairs) {
+  struct pairing {
+    const char* proc;
+    const char* one;
+    bool wall;  // compare whole-process wall time rather than the timed span
+  };
+  const pairing pairs[] = {{"C++ fork", "weft N:1", false}, {"Python multiprocessing", "Python asyncio", true}};
+  for (const auto& [proc, one, wall] : pairs) {
     const auto pts = common_points(rows, "allofcpu", {proc, one});
     if (pts.empty()) continue;
     const row* p = cell_of(rows, "allofcpu", proc, pts.front());
     const row* o = cell_of(rows, "allofcpu", one, pts.front());
-    c.cells.push_back(describe(*p));
-    c.cells.push_back(describe(*o));
-    t.add(p->median_ns > o->median_ns, std::string(proc) + " " + ratio(*p, *o) + " the speed of " + one + " at " +
-                                           human_count(p->n) + " tasks (needs < 1x)");
+    const double tp = wall ? p->wall_ns : p->median_ns, to = wall ? o->wall_ns : o->median_ns;
+    const char* what = wall ? " (wall)" : "";
+    c.cells.push_back(p->scenario + " / " + proc + ": " + ms(tp) + what);
+    c.cells.push_back(o->scenario + " / " + one + ": " + ms(to) + what);
+    t.add(tp > to, std::string(proc) + " " + fmt("%.2fx", to / tp) + " the speed of " + one + " at " +
+                       human_count(p->n) + " tasks" + what + " (needs < 1x)");
     const auto one_pts = common_points(rows, "onetask", {proc, one});
     if (!one_pts.empty()) {
       const row* po = cell_of(rows, "onetask", proc, one_pts.back());

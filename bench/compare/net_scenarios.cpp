@@ -39,9 +39,11 @@
 //    absolute capacities. wrk runs one thread (-t1), servers their workers.
 // 5. Runs go in rounds, every model once per round, as the other scenarios
 //    (weft_compare.cpp note 2); the first failed run ends a cell. --quick
-//    runs each cell once for 2 s (the 27 cells take ~95 s; pass --runs=N
-//    with --quick for medians of N), --normal --runs times for 5 s,
-//    --full for 10 s; http-10k for at least 5 s (load_seconds).
+//    runs each cell once for 2 s, and only http-1k, echo and idle-conns
+//    when no --scenarios names others (the README's command has a time
+//    budget; pass --runs=N with --quick for medians of N), --normal
+//    --runs times for 5 s, --full for 10 s; http-10k for at least 5 s
+//    (load_seconds).
 // 6. A server or load generator that is not built or not installed makes
 //    its cells "n/a: ... not installed", never a failure; so does 1:1 at
 //    more connections than this machine's thread limits allow.
@@ -87,14 +89,15 @@ struct net_scenario {
   const char* name;
   load kind;
   long conns;
+  bool quick;  // run by --quick without --scenarios (note 5)
 };
 
 constexpr net_scenario kNetScenarios[] = {
-    {"http-100", load::http, 100},
-    {"http-1k", load::http, 1'000},
-    {"http-10k", load::http, 10'000},
-    {"echo", load::echo, 1'000},
-    {"idle-conns", load::idle, 10'000},
+    {"http-100", load::http, 100, false},
+    {"http-1k", load::http, 1'000, true},
+    {"http-10k", load::http, 10'000, false},
+    {"echo", load::echo, 1'000, true},
+    {"idle-conns", load::idle, 10'000, true},
 };
 
 constexpr long kEchoSize = 64;  // bytes per echo round trip
@@ -646,7 +649,7 @@ std::string net_scenario_list() {
 std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
   std::vector<const net_scenario*> chosen;
   for (const auto& s : kNetScenarios)
-    if (selected(s, o.scenarios)) chosen.push_back(&s);
+    if (selected(s, o.scenarios) && (s.quick || o.mode != 0 || !o.scenarios.empty())) chosen.push_back(&s);
   if (chosen.empty()) return {};
 
   net_options opt = o;
@@ -660,11 +663,9 @@ std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
   info.wrk = opt.wrk.empty() ? "not found" : opt.wrk;
 
   // Note 3.
+  raise_fd_limit();
   rlimit nofile{};
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
-  }
+  getrlimit(RLIMIT_NOFILE, &nofile);
   std::fprintf(stderr, "weft-compare: network: %zu scenarios x %d runs, %d s each, RLIMIT_NOFILE %ld\n",
                chosen.size(), runs, info.net_seconds, static_cast<long>(nofile.rlim_cur));
 
@@ -731,6 +732,64 @@ std::vector<row> run_net_scenarios(const net_options& o, run_info& info) {
     }
   }
   return rows;
+}
+
+
+// ---------------------------------------------------------------------------
+// The allofnet exercise's server (results.hpp)
+
+struct http_server::impl {
+  child srv;
+};
+
+http_server::http_server() = default;
+http_server::~http_server() { stop(); }
+
+bool http_server::start(const std::string& go_bench, const std::string& weft_bench, int workers,
+                        std::string& error) {
+  stop();
+  const std::string ws = "--workers=" + std::to_string(workers);
+  std::vector<std::string> argv;
+  if (is_executable(go_bench)) {
+    argv = {go_bench, "serve-raw", "http", "--port=0", ws};
+    label_ = "go-bench serve-raw http";
+  } else if (is_executable(weft_bench)) {
+    argv = {weft_bench, "serve", "http", "--model=fibers", ws, "--port=0"};
+    label_ = "weft-bench serve http (M:N)";
+  } else {
+    error = "no HTTP server: neither " + go_bench + " nor " + weft_bench + " is built";
+    return false;
+  }
+  label_ += ", " + std::to_string(workers) + " workers";
+  impl_ = std::make_unique<impl>();
+  if (!impl_->srv.start(argv, true, error)) return false;
+  const auto line = impl_->srv.wait_line("listening ", clk::now() + 10s);
+  if (!line) {
+    const std::string why = impl_->srv.stderr_tail();
+    error = "HTTP server printed no `listening` line" + (why.empty() ? std::string() : ": " + why);
+    stop();
+    return false;
+  }
+  addr_ = "127.0.0.1:" + line->substr(10);
+  return true;
+}
+
+bool http_server::running() const { return impl_ && impl_->srv.running(); }
+
+void http_server::stop() {
+  if (!impl_) return;
+  impl_->srv.close_stdin();  // note 1: the stop signal
+  if (!impl_->srv.reap(clk::now() + 3s)) impl_->srv.kill_now();
+  impl_.reset();
+  addr_.clear();
+}
+
+void raise_fd_limit() {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 }
 
 }  // namespace weft_compare

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iterator>
 
+#include "models.hpp"
 #include "results.hpp"
 
 namespace weft_compare {
@@ -16,28 +17,39 @@ namespace {
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
-               "usage: weft-compare [--weft-bench=PATH] [--boost-fiber-bench=PATH]\n"
-               "                    [--go-bench=PATH] [--tokio-bench=PATH] [--echo-client=PATH]\n"
-               "                    [--wrk=PATH] [--workers=W] [--runs=R]\n"
-               "                    [--scenarios=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
-               "                    [--quick | --normal | --full]\n"
-               "Runs each (scenario, model) R times (default 5) as separate processes\n"
-               "and prints a markdown table (median, min, max, peak RSS). Sizes: --quick\n"
-               "(the default; under 3 minutes on 2 cores), --normal (about 10x), --full.\n"
-               "--out=DIR (or --out DIR) also writes results.md, results.json and, with\n"
-               "gnuplot, time.png, memory.png and scaling.png. Binaries not given by flag\n"
-               "are looked for next to weft-compare: ../weft-bench, ./weft-bench,\n"
-               "../boost_fiber/boost-fiber-bench, ./boost-fiber-bench, ../go/go-bench,\n"
-               "./go-bench. Scenarios: skynet skynet-small spawn yield pingpong parked\n"
-               "spsc mpmc select2 select2b mutex sieve workerpool cpusplit latency\n"
-               "fileio scale-100 scale-1k scale-10k scale-100k scale-1M (not in --quick);\n"
-               "--scenarios=scale selects the whole sweep. Network scenarios (servers on\n"
-               "127.0.0.1 under wrk or echo-client; --scenarios=net selects them all, http\n"
-               "the three http-*): %s; at most 3 runs\n"
-               "of 2 s in --quick. tokio-bench and echo-client are looked for in ../tokio/\n"
-               "and ../, wrk on PATH.\n"
+               "usage: weft-compare [--quick | --normal | --full] [--workers=W] [--runs=R]\n"
+               "                    [--scenarios=a,b,c] [--models=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
+               "                    [--weft-bench=PATH] [--boost-fiber-bench=PATH] [--go-bench=PATH]\n"
+               "                    [--rust-bench=PATH] [--procs-bench=PATH] [--python=PATH] [--node=PATH]\n"
+               "                    [--pybench=SCRIPT] [--nodebench=SCRIPT]\n"
+               "                    [--tokio-bench=PATH] [--echo-client=PATH] [--wrk=PATH]\n"
+               "Runs each (scenario, model) R times as separate processes and prints\n"
+               "markdown tables (median, min, max, ns/op, peak RSS, whole-process wall\n"
+               "time), the exercise sweeps and the claims of docs/claims.md with their\n"
+               "verdicts. Sizes: --quick (the default; R = 3 for the scenarios, 1 for the\n"
+               "exercise sweeps and network cells unless --runs is given; a model's\n"
+               "sweep stops where its last point predicts a run over 2 s; the network\n"
+               "part runs http-1k, echo and idle-conns), --normal (R = 5, larger sizes,\n"
+               "a 30 s budget), --full. --out=DIR also writes results.md,\n"
+               "results.json and, with gnuplot, time.png, memory.png, scaling.png and\n"
+               "exercise-<name>.png.\n"
+               "Models (--models takes these names or groups): %s.\n"
+               "A model whose program or toolchain is absent is shown \"not installed\".\n"
+               "Compiled programs are looked for next to weft-compare (../weft-bench,\n"
+               "../boost_fiber/, ../go/, ../rust/, ../procs/); Python and Node run\n"
+               "/usr/bin/python3 and /usr/bin/node on the source tree's bench/python/pybench.py\n"
+               "and bench/node/nodebench.js.\n"
+               "Scenarios: skynet skynet-small spawn yield pingpong parked spsc mpmc\n"
+               "select2 select2b mutex sieve workerpool cpusplit latency fileio, the sweep\n"
+               "scale-100 ... scale-1M (--scenarios=scale), and the seed's exercises, each\n"
+               "a sweep over the number of tasks: onetask allofcpu allofsleep allofnet\n"
+               "pool disk (--scenarios=onetask selects its sweep, =exercises all six;\n"
+               "a point alone: onetask-100). Network scenarios (servers on 127.0.0.1\n"
+               "under wrk or echo-client; --scenarios=net selects them all, http the\n"
+               "three http-*): %s. tokio-bench and echo-client are looked for in\n"
+               "../tokio/ and ../, wrk on PATH.\n"
                "Exit status 1 if any cell failed or gave a wrong result.\n",
-               weft_compare::net_scenario_list().c_str());
+               model_name_list().c_str(), weft_compare::net_scenario_list().c_str());
   std::exit(code);
 }
 
@@ -77,7 +89,9 @@ options parse_options(int argc, char** argv) {
   constexpr std::string_view kValued[] = {"--weft-bench", "--boost-fiber-bench", "--go-bench",
                                           "--tokio-bench", "--echo-client",      "--wrk",
                                           "--workers",    "--runs",              "--timeout",
-                                          "--out",        "--scenarios"};
+                                          "--out",        "--scenarios",         "--models",
+                                          "--rust-bench", "--procs-bench",       "--python",
+                                          "--node",       "--pybench",           "--nodebench"};
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const std::size_t eq = arg.find('=');
@@ -118,14 +132,34 @@ options parse_options(int argc, char** argv) {
       o.out_dir = value;
     } else if (key == "--scenarios") {
       o.scenarios = split(value, ',');
+    } else if (key == "--models") {
+      o.models = split(value, ',');
+    } else if (key == "--rust-bench") {
+      o.rust_bench = value;
+    } else if (key == "--procs-bench") {
+      o.procs_bench = value;
+    } else if (key == "--python") {
+      o.python = value;
+    } else if (key == "--node") {
+      o.node = value;
+    } else if (key == "--pybench") {
+      o.pybench = value;
+    } else if (key == "--nodebench") {
+      o.nodebench = value;
     } else {
       std::fprintf(stderr, "weft-compare: unknown argument '%s'\n", argv[i]);
       usage(2);
     }
   }
+  for (const auto& m : o.models) {
+    if (!is_model_name(m)) {
+      std::fprintf(stderr, "weft-compare: unknown model '%s'\n", m.c_str());
+      usage(2);
+    }
+  }
   for (const auto& s : o.scenarios) {
     if (std::none_of(std::begin(kScenarios), std::end(kScenarios), [&](const scenario_spec& k) {
-          return s == k.name || s == k.sweep;
+          return s == k.name || s == k.sweep || (s == "exercises" && k.exercise);
         }) && !weft_compare::is_net_scenario(s)) {
       std::fprintf(stderr, "weft-compare: unknown scenario '%s'\n", s.c_str());
       usage(2);

@@ -13,6 +13,9 @@ namespace weft_compare {
 struct options {
   std::string weft_bench, boost_fiber_bench, go_bench;  // empty: search
   std::string tokio_bench, echo_client, wrk;            // network scenarios; empty: search
+  std::string rust_bench, procs_bench, python, node;    // the other models' programs; empty: default
+  std::string pybench, nodebench;                       // their scripts; empty: the source tree's
+  std::vector<std::string> models;                      // --models: keys or groups; empty: all
   int workers = 2;
   int runs = 5;
   bool runs_given = false;  // --runs on the command line

@@ -5,10 +5,13 @@
 //                scale. Per operation, because 1:1 threads run some
 //                scenarios at a smaller n (the table says which).
 //   memory.png   peak RSS of every scenario, one bar per model; log scale.
-//   scaling.png  the scaling sweep (rows with a `sweep`): median time and
+//   scaling.png  the scaling sweep (rows of sweep `scale`): median time and
 //                peak RSS against the number of tasks, log-log, one line
 //                per model; a model that cannot run a size has no point
 //                there (1:1 threads stop at the thread limit).
+//   exercise-<name>.png  the same for each of the seed's exercises
+//                (onetask, allofcpu, allofsleep, allofnet, pool, disk),
+//                every model that ran it, up to the n its class runs.
 //
 // Design notes
 // 1. weft-compare writes the data (time.dat, memory.dat, scaling.dat) and
@@ -20,6 +23,8 @@
 // 3. A model keeps one colour in every plot.
 // 4. gnuplot is an optional tool (Debian: gnuplot-nox): when it is not on
 //    PATH, write_plots() says so and weft-compare still writes its tables.
+// 5. Every sweep's data file and PNG share a name (scaling.dat,
+//    exercise-pool.dat); all of them are drawn by the one plots.gp.
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,10 +52,20 @@ std::string colour_of(const std::string& model, std::size_t index) {
   static const std::map<std::string, std::string, std::less<>> fixed = {
       {"weft M:N", "#1f5fbf"},          {"weft N:1", "#7fb2f0"},    {"1:1 threads", "#d62728"},
       {"1:1 mutex+condvar", "#f4a3a3"}, {"Boost.Fiber", "#2ca02c"}, {"Go", "#00a5c8"},
+      {"Boost.Fiber spin", "#98df8a"},  {"Rust Tokio", "#ff7f0e"}, {"Rust threads", "#ffbb78"},
+      {"Python asyncio", "#9467bd"},    {"Python threading", "#c5b0d5"},
+      {"Python multiprocessing", "#6b3fa0"}, {"Node promises", "#8c564b"},
+      {"Node worker_threads", "#c49c94"}, {"C++ fork", "#7f7f7f"}, {"C++ process pool", "#bcbd22"},
   };
-  static const char* spare[] = {"#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+  static const char* spare[] = {"#e377c2", "#17becf", "#393b79", "#637939"};
   const auto it = fixed.find(model);
   return it != fixed.end() ? it->second : spare[index % std::size(spare)];
+}
+
+// Point shapes cycle too, so that lines of similar colours stay apart.
+int point_type(std::size_t index) {
+  static const int kinds[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
+  return kinds[index % std::size(kinds)];
 }
 
 // A gnuplot single-quoted string: '' stands for one quote.
@@ -206,6 +221,58 @@ void bar_chart(std::ostream& gp, const std::string& png, const std::string& data
   gp << "\nunset logscale\nunset yrange\nunset format\nunset style\n";
 }
 
+// The script lines (and data file `file`.dat) of one sweep's plot,
+// `file`.png: median time and peak RSS against n, log-log, one line per
+// model.
+void sweep_plot(std::ostream& gp, const std::string& p, const std::string& file, const std::string& title,
+                const std::vector<std::string>& m, const std::vector<const row*>& sweep) {
+  std::vector<long> sizes;
+  for (const row* r : sweep) {
+    if (std::find(sizes.begin(), sizes.end(), r->n) == sizes.end()) sizes.push_back(r->n);
+  }
+  std::sort(sizes.begin(), sizes.end());
+  const std::string dat = p + file + ".dat";
+  std::ofstream out(dat);
+  out << "# tasks, then per model: median ms, min ms, max ms, peak RSS MiB\n";
+  for (const long n : sizes) {
+    out << n;
+    for (const auto& model : m) {
+      const auto it = std::find_if(sweep.begin(), sweep.end(),
+                                   [&](const row* r) { return r->n == n && r->model == model; });
+      if (it == sweep.end()) {
+        out << " NaN NaN NaN NaN";
+      } else {
+        out << " " << num((*it)->median_ns / 1e6) << " " << num((*it)->min_ns / 1e6) << " "
+            << num((*it)->max_ns / 1e6) << " " << num((*it)->rss_mib);
+      }
+    }
+    out << "\n";
+  }
+  gp << "set terminal pngcairo size 1400,600 font 'sans,10' noenhanced\n"
+     << "set output " << gp_quote(p + file + ".png") << "\n"
+     << "set multiplot layout 1,2 title " << gp_text(title) << "\n"
+     << "set logscale xy\nset grid xtics ytics mytics\nset format x '%.0s%c'\nset format y '%.0s%c'\nset xlabel 'tasks'\n"
+     << "set xtics norotate\nset key inside top left vertical Left reverse\n"
+     << "set offsets graph 0.05, graph 0.05, 0, 0\n";
+  auto panel = [&](const char* ptitle, const char* ylabel, int column, bool whiskers) {
+    gp << "set title " << gp_text(ptitle) << "\nset ylabel " << gp_text(ylabel) << "\nplot ";
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      const std::size_t c = 2 + i * 4 + static_cast<std::size_t>(column);
+      const std::string col = colour_of(m[i], i);
+      gp << (i ? ", \\\n     " : "") << gp_quote(dat) << " using 1:" << c
+         << " with linespoints lw 2 pt " << point_type(i) << " ps 0.8 lc rgb '" << col << "' title " << gp_text(m[i]);
+      if (whiskers) {
+        gp << ", \\\n     '' using 1:" << c << ":" << c + 1 << ":" << c + 2
+           << " with yerrorbars lc rgb '" << col << "' pt -1 notitle";
+      }
+    }
+    gp << "\n";
+  };
+  panel("wall time, median (whiskers min-max)", "ms", 0, true);
+  panel("peak RSS", "MiB", 3, false);
+  gp << "unset multiplot\nunset logscale\nunset format\nunset offsets\n";
+}
+
 }  // namespace
 
 bool write_plots(const std::string& dir, const std::vector<row>& rows,
@@ -247,55 +314,20 @@ bool write_plots(const std::string& dir, const std::vector<row>& rows,
     any = true;
   }
 
-  if (!sweep.empty()) {
-    const auto m = present(sweep, models);
-    std::vector<long> sizes;
-    for (const row* r : sweep) {
-      if (std::find(sizes.begin(), sizes.end(), r->n) == sizes.end()) sizes.push_back(r->n);
-    }
-    std::sort(sizes.begin(), sizes.end());
-    std::ofstream out(p + "scaling.dat");
-    out << "# tasks, then per model: median ms, min ms, max ms, peak RSS MiB\n";
-    for (const long n : sizes) {
-      out << n;
-      for (const auto& model : m) {
-        const auto it = std::find_if(sweep.begin(), sweep.end(),
-                                     [&](const row* r) { return r->n == n && r->model == model; });
-        if (it == sweep.end()) {
-          out << " NaN NaN NaN NaN";
-        } else {
-          out << " " << num((*it)->median_ns / 1e6) << " " << num((*it)->min_ns / 1e6) << " "
-              << num((*it)->max_ns / 1e6) << " " << num((*it)->rss_mib);
-        }
-      }
-      out << "\n";
-    }
-    gp << "set terminal pngcairo size 1400,600 font 'sans,10' noenhanced\n"
-       << "set output " << gp_quote(p + "scaling.png") << "\n"
-       << "set multiplot layout 1,2 title "
-       << gp_text("Scaling: n tasks alive at once (spawn, park on a channel, release, finish)\n" +
-                  subtitle)
-       << "\n"
-       << "set logscale xy\nset grid xtics ytics mytics\nset format x '%.0s%c'\nset format y '%.0s%c'\nset xlabel 'tasks'\n"
-       << "set key inside top left vertical Left reverse\n"
-       << "set offsets graph 0.05, graph 0.05, 0, 0\n";
-    auto panel = [&](const char* title, const char* ylabel, int column, bool whiskers) {
-      gp << "set title " << gp_text(title) << "\nset ylabel " << gp_text(ylabel) << "\nplot ";
-      for (std::size_t i = 0; i < m.size(); ++i) {
-        const std::size_t c = 2 + i * 4 + static_cast<std::size_t>(column);
-        const std::string col = colour_of(m[i], i);
-        gp << (i ? ", \\\n     " : "") << gp_quote(p + "scaling.dat") << " using 1:" << c
-           << " with linespoints lw 2 pt 7 ps 0.8 lc rgb '" << col << "' title " << gp_text(m[i]);
-        if (whiskers) {
-          gp << ", \\\n     '' using 1:" << c << ":" << c + 1 << ":" << c + 2
-             << " with yerrorbars lc rgb '" << col << "' pt -1 notitle";
-        }
-      }
-      gp << "\n";
-    };
-    panel("wall time, median (whiskers min-max)", "ms", 0, true);
-    panel("peak RSS", "MiB", 3, false);
-    gp << "unset multiplot\n";
+  // The scaling sweep, then one plot per exercise (note 5).
+  std::vector<std::string> sweeps;
+  for (const row* r : sweep)
+    if (std::find(sweeps.begin(), sweeps.end(), r->sweep) == sweeps.end()) sweeps.push_back(r->sweep);
+  for (const auto& name : sweeps) {
+    std::vector<const row*> points;
+    for (const row* r : sweep)
+      if (r->sweep == name) points.push_back(r);
+    const bool scale = name == "scale";
+    const std::string file = scale ? "scaling" : "exercise-" + name;
+    const std::string title =
+        scale ? "Scaling: n tasks alive at once (spawn, park on a channel, release, finish)"
+              : "Exercise " + name + ": time and peak RSS against the number of tasks (each model up to the n it runs)";
+    sweep_plot(gp, p, file, title + "\n" + subtitle, present(points, models), points);
     any = true;
   }
   if (!any) {

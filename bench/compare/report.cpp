@@ -35,20 +35,28 @@ std::string ms(double ns) {
   return fmt(v >= 100 ? "%.0f" : v >= 10 ? "%.1f" : v >= 1 ? "%.2f" : "%.3f", v);
 }
 
-// The scaling sweep again, one line per model and one column per size:
-// "median ms / peak RSS MiB", or why there is no number.
-std::string sweep_table(const std::vector<row>& rows) {
+// A cell's n/a reason, short enough for a sweep table's column.
+std::string short_note(const std::string& note) {
+  for (const char* kind :
+       {"not installed", "not implemented", "not expressible", "thread limit", "no HTTP server", "skipped"})
+    if (note.find(kind) != std::string::npos) return std::string("n/a: ") + kind;
+  return note.substr(0, note.find(" ("));
+}
+
+// One sweep again (the scaling sweep, an exercise), one line per model and
+// one column per size: "median ms / peak RSS MiB", or why there is no number.
+std::string sweep_table(const std::vector<row>& rows, const std::string& sweep, const std::string& title) {
   std::vector<long> sizes;
   std::vector<std::string> models;
   for (const auto& r : rows) {
-    if (r.sweep.empty()) continue;
+    if (r.sweep != sweep) continue;
     if (std::find(sizes.begin(), sizes.end(), r.n) == sizes.end()) sizes.push_back(r.n);
     if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
   }
   if (sizes.empty()) return "";
   std::sort(sizes.begin(), sizes.end());
   std::ostringstream md;
-  md << "\n## Scaling sweep: n tasks alive at once (median ms / peak RSS MiB)\n\n| model |";
+  md << "\n## " << title << " (median ms / peak RSS MiB)\n\n| model |";
   for (const long n : sizes) md << " " << human_count(n) << " |";
   md << "\n|---|";
   for (std::size_t i = 0; i < sizes.size(); ++i) md << "---:|";
@@ -57,19 +65,52 @@ std::string sweep_table(const std::vector<row>& rows) {
     md << "| " << m << " |";
     for (const long n : sizes) {
       const auto it = std::find_if(rows.begin(), rows.end(), [&](const row& r) {
-        return !r.sweep.empty() && r.model == m && r.n == n;
+        return r.sweep == sweep && r.model == m && r.n == n;
       });
       if (it == rows.end()) {
         md << " - |";
       } else if (it->status == row_status::ok) {
         md << " " << ms(it->median_ns) << " / " << fmt("%.1f", it->rss_mib) << " |";
       } else if (it->status == row_status::not_applicable) {
-        md << " " << it->note.substr(0, it->note.find(" (")) << " |";
+        md << " " << short_note(it->note) << " |";
       } else {
         md << " " << (it->status == row_status::failed ? "failed" : "FAILED") << " |";
       }
     }
     md << "\n";
+  }
+  return md.str();
+}
+
+// The exercises' sweeps (scenarios.hpp), in table order, with what each
+// task does.
+struct exercise_title {
+  const char* sweep;
+  const char* title;
+};
+constexpr exercise_title kExerciseTitles[] = {
+    {"onetask", "Exercise onetask: n tasks one after another, each started and awaited"},
+    {"allofcpu", "Exercise allofcpu: n tasks at once, each counting the primes among 1,000 numbers"},
+    {"allofsleep", "Exercise allofsleep: n tasks at once, each sleeping 50-200 ms"},
+    {"allofnet", "Exercise allofnet: n tasks at once, each one HTTP request on its own connection"},
+    {"pool", "Exercise pool: 8 workers fed n jobs (even: 100 numbers' primes, odd: 1 ms sleep)"},
+    {"disk", "Exercise disk: n tasks at once, each writing and reading back a 16 KiB file"},
+};
+
+// The claims section: every claim, its rule, its verdict and the cells read.
+std::string claims_section(const std::vector<claim_result>& claims) {
+  std::ostringstream md;
+  md << "\n## Claims of the seed documents (docs/claims.md), judged by this run\n\n"
+     << "Each verdict comes from the rule under it, applied to this run's cells (result checked ok); "
+        "\"not measured\" when a cell it needs is missing.\n";
+  for (const auto& c : claims) {
+    md << "\n### \"" << c.claim << "\": " << c.verdict << "\n\n- rule (" << c.id << "): " << c.rule
+       << "\n- " << c.why << "\n";
+    if (!c.cells.empty()) {
+      md << "- cells:";
+      for (std::size_t i = 0; i < c.cells.size(); ++i) md << (i ? "; " : " ") << c.cells[i];
+      md << "\n";
+    }
   }
   return md.str();
 }
@@ -177,27 +218,39 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
      << "- sizes: --" << mi.mode << ", workers: " << mi.workers << ", runs per cell: " << mi.runs
      << ", timeout: " << mi.timeout_s << " s, whole run: " << fmt("%.0f", mi.wall_s) << " s\n"
      << "- binaries: weft-bench " << mi.weft_bench << "; boost-fiber-bench " << mi.boost_fiber_bench
-     << "; go-bench " << mi.go_bench << "\n"
+     << "; go-bench " << mi.go_bench << "; rust-bench " << mi.rust_bench << "; procs-bench " << mi.procs_bench
+     << "; Python: " << mi.python << "; Node: " << mi.node << "\n"
+     << "- time span: every program times its workload only, from after its runtime (scheduler, event "
+        "loop, interpreter, process pool) has started and the untimed setup is done, to the last result; "
+        "the same for every model. \"wall (ms)\" is the whole process instead, fork to exit, start-up "
+        "included\n"
+     << "- Boost.Fiber: work_stealing with suspend=true (idle workers sleep on a condition variable); "
+        "\"Boost.Fiber spin\": suspend=false (idle workers spin), on the scenarios where workers go idle; "
+        "its stack allocator is the one bench/boost_fiber/boost_fiber_bench.cpp's design notes name; "
+        "any other variant is in the result column\n"
+     << (mi.http_server.empty() ? "" : "- allofnet's HTTP server, one for every model: " + mi.http_server + "\n")
      << "- peak RSS floor (fork + exec of /bin/true): " << fmt("%.1f", mi.rss_floor_mib)
      << " MiB\n\n";
   const bool plain = std::any_of(rows.begin(), rows.end(), [](const row& r) { return !r.network; });
   if (plain)
-    md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | peak RSS (MiB) "
+    md << "| scenario | model | n | median (ms) | min (ms) | max (ms) | ns/op | wall (ms) | peak RSS (MiB) "
           "| bytes/task | result |\n"
-       << "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
+       << "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : rows) {
     if (r.network) continue;  // their own table, below
     md << "| " << r.scenario << " | " << r.model << " | " << r.n << " | ";
     if (r.has_numbers()) {
       md << ms(r.median_ns) << " | " << ms(r.min_ns) << " | " << ms(r.max_ns) << " | "
-         << fmt("%.1f", r.ns_per_op) << " | " << fmt("%.1f", r.rss_mib) << " | "
+         << fmt("%.1f", r.ns_per_op) << " | " << ms(r.wall_ns) << " | " << fmt("%.1f", r.rss_mib) << " | "
          << (r.bytes_per_task ? fmt("%.0f", *r.bytes_per_task) : "") << " | ";
     } else {
-      md << "- | - | - | - | - | - | ";
+      md << "- | - | - | - | - | - | - | ";
     }
     md << r.note << " |\n";
   }
-  md << sweep_table(rows);
+  md << sweep_table(rows, "scale", "Scaling sweep: n tasks alive at once");
+  for (const auto& e : kExerciseTitles) md << sweep_table(rows, e.sweep, e.title);
+  if (plain) md << claims_section(judge_claims(rows, mi));
   if (!plain) return md.str() + network_tables(mi, rows);
 
   // Ratios: weft M:N against the references, per scenario, when both are ok;
@@ -216,7 +269,10 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
   };
   std::vector<std::string> seen;
   for (const auto& r : rows) {
-    if (r.network || std::find(seen.begin(), seen.end(), r.scenario) != seen.end()) continue;
+    // The exercises' sweeps have their own tables (above).
+    if (r.network || (!r.sweep.empty() && r.sweep != "scale") ||
+        std::find(seen.begin(), seen.end(), r.scenario) != seen.end())
+      continue;
     seen.push_back(r.scenario);
     const row* mn = find(r.scenario, "weft M:N");
     auto ratio = [&](const row* ref, bool time) -> std::string {
@@ -274,7 +330,8 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     js << (i ? ",\n" : "\n") << "    {\"scenario\": " << json_string(r.scenario)
-       << ", \"model\": " << json_string(r.model) << ", \"n\": " << r.n
+       << ", \"model\": " << json_string(r.model) << ", \"sweep\": " << json_string(r.sweep)
+       << ", \"n\": " << r.n
        << ", \"expected\": " << r.expected
        << ", \"status\": " << json_string(status_names[static_cast<int>(r.status)])
        << ", \"note\": " << json_string(r.note);
@@ -289,7 +346,7 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
     } else if (r.has_numbers()) {
       js << ", \"median_ns\": " << json_number(r.median_ns)
          << ", \"min_ns\": " << json_number(r.min_ns) << ", \"max_ns\": " << json_number(r.max_ns)
-         << ", \"ns_per_op\": " << json_number(r.ns_per_op)
+         << ", \"ns_per_op\": " << json_number(r.ns_per_op) << ", \"wall_ns\": " << json_number(r.wall_ns)
          << ", \"peak_rss_mib\": " << json_number(r.rss_mib) << ", \"bytes_per_task\": "
          << (r.bytes_per_task ? json_number(*r.bytes_per_task) : "null");
     }
@@ -309,11 +366,22 @@ std::string json(const run_info& mi, const std::vector<row>& rows) {
         continue;
       }
       js << (k ? ", " : "") << "{\"elapsed_ns\": " << run.elapsed_ns << ", \"ops\": " << run.ops
-         << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib;
+         << ", \"result\": " << run.result << ", \"max_rss_kib\": " << run.max_rss_kib
+         << ", \"wall_ns\": " << run.wall_ns;
       if (run.bytes_per_task) js << ", \"bytes_per_task\": " << *run.bytes_per_task;
       if (!run.variant.empty()) js << ", \"variant\": " << json_string(run.variant);
       js << "}";
     }
+    js << "]}";
+  }
+  js << "\n  ],\n  \"claims\": [";
+  const auto claims = judge_claims(rows, mi);
+  for (std::size_t i = 0; i < claims.size(); ++i) {
+    const claim_result& c = claims[i];
+    js << (i ? ",\n" : "\n") << "    {\"id\": " << json_string(c.id) << ", \"claim\": " << json_string(c.claim)
+       << ", \"rule\": " << json_string(c.rule) << ", \"verdict\": " << json_string(c.verdict)
+       << ", \"why\": " << json_string(c.why) << ", \"cells\": [";
+    for (std::size_t k = 0; k < c.cells.size(); ++k) js << (k ? ", " : "") << json_string(c.cells[k]);
     js << "]}";
   }
   js << "\n  ]\n}\n";

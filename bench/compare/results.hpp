@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,8 @@ struct run_record {
   long max_rss_kib = 0;
   std::optional<long> bytes_per_task;
   std::string variant;  // optional `variant=` of the benchmark line
+  long workers = -1;    // the line's `workers=` (-1: absent)
+  long wall_ns = 0;     // the whole process, fork to exit (start-up included)
   std::optional<net_record> net;  // a network cell's run (then the fields above are 0)
 };
 
@@ -71,6 +74,7 @@ struct row {
   std::vector<run_record> runs;
   // Summary, valid when !runs.empty() and status is ok or wrong_result:
   double median_ns = 0, min_ns = 0, max_ns = 0, ns_per_op = 0, rss_mib = 0;
+  double wall_ns = 0;  // median whole-process wall time (fork to exit)
   std::optional<double> bytes_per_task;
   // A network row (net_scenarios.cpp): `n` is the number of connections,
   // the time fields above stay 0 and these hold the summary instead.
@@ -96,6 +100,8 @@ struct run_info {
   double wall_s = 0;         // the whole run, start-up of every child included
   int workers = 0, runs = 0, timeout_s = 0;
   std::string weft_bench, boost_fiber_bench, go_bench;  // the programs run
+  std::string rust_bench, procs_bench, python, node;     // the contract's other programs
+  std::string http_server;  // allofnet's server, if it ran
   std::string tokio_bench, echo_client, wrk;             // network scenarios only
   bool network = false;   // network rows present: the report adds their notes
   int net_runs = 0;       // runs per network cell
@@ -119,6 +125,47 @@ bool is_net_scenario(const std::string& name);
 std::string net_scenario_list();  // for the usage text
 // Runs the selected network scenarios; fills info's network fields.
 std::vector<row> run_net_scenarios(const net_options& o, run_info& info);
+
+// The one HTTP/1.1 server of the allofnet exercise, shared by every model
+// (net_scenarios.cpp): go-bench serve-raw http when Go is built, else
+// weft-bench serve http (M:N), on 127.0.0.1 with `workers` workers. It
+// follows note 1 of net_scenarios.cpp (stdin EOF stops it) and answers
+// `GET /` with a 200 and a Content-Length body. Not copyable.
+class http_server {
+ public:
+  http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+  ~http_server();  // stop()
+  // Starts the server; false, with the reason in `error`, if none could be.
+  bool start(const std::string& go_bench, const std::string& weft_bench, int workers, std::string& error);
+  bool running() const;
+  void stop();
+  const std::string& addr() const { return addr_; }    // HOST:PORT while started
+  const std::string& label() const { return label_; }  // which program, for the report
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::string addr_, label_;
+};
+
+// Raises this process's RLIMIT_NOFILE soft limit to the hard limit (every
+// child inherits it: allofnet's clients and the load generators need one
+// descriptor per connection).
+void raise_fd_limit();
+
+// claims.cpp: the seed documents' claims (docs/claims.md), each judged by
+// a rule over the run's rows.
+struct claim_result {
+  std::string id;       // short name, as in docs/claims.md
+  std::string claim;    // the claim, quoted
+  std::string rule;     // what the rule compares
+  std::string verdict;  // "held", "did not hold" or "not measured"
+  std::string why;      // one line: the figures behind the verdict
+  std::vector<std::string> cells;  // the cells read: "scenario / model: figure"
+};
+std::vector<claim_result> judge_claims(const std::vector<row>& rows, const run_info& info);
 
 // report.cpp: results.md (the tables, also printed) and results.json.
 std::string markdown(const run_info& info, const std::vector<row>& rows);

@@ -5,7 +5,9 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <string_view>
+#include <vector>
 
 #include "../common/workloads.hpp"
 #include "results.hpp"
@@ -48,8 +50,13 @@ std::optional<std::string> threads_unable(const scenario_spec& s, long n) {
   long live = 0;  // threads alive at the same time
   if (p == "skynet") {
     for (long level = 1; level <= n; level *= 10) live += level;
-  } else if (p == "parked" || p == "spawn" || p == "scale" || p == "latency" || p == "fileio") {
+  } else if (p == "parked" || p == "spawn" || p == "scale" || p == "latency" || p == "fileio" ||
+             p == "allofcpu" || p == "allofsleep" || p == "allofnet" || p == "disk") {
     live = n;  // every task is started before the first finishes (or may be)
+  } else if (p == "pool") {
+    live = 8;  // the contract's pool size
+  } else if (p == "onetask") {
+    live = 1;
   } else if (p == "sieve") {
     live = n + 1;  // a filter per prime, and the generator
   } else if (p == "cpusplit") {
@@ -74,6 +81,51 @@ std::optional<std::string> boost_fiber_unable(const scenario_spec& s, long n) {
          " GiB (10.6 KB resident per parked fiber)";
 }
 
+namespace {
+
+// The primes in [lo, hi) by a sieve of Eratosthenes over that window: the
+// same count as bench::count_primes_trial(lo, hi) (trial division is exact),
+// without its cost at 10^7 numbers.
+class prime_window {
+ public:
+  prime_window(long lo, long hi) : lo_(lo), composite_(static_cast<std::size_t>(hi - lo)) {
+    for (long d = 2; d * d < hi; ++d) {
+      for (long m = std::max(d * d, (lo + d - 1) / d * d); m < hi; m += d)
+        composite_[static_cast<std::size_t>(m - lo)] = true;
+    }
+    for (long k = lo; k < std::min(hi, 2L); ++k) composite_[static_cast<std::size_t>(k - lo)] = true;
+  }
+  // The primes in [a, b), a subrange of the window.
+  long count(long a, long b) const {
+    long c = 0;
+    for (long k = a; k < b; ++k) c += !composite_[static_cast<std::size_t>(k - lo_)];
+    return c;
+  }
+
+ private:
+  long lo_;
+  std::vector<bool> composite_;
+};
+
+// The contract's exercise ranges (docs/claims.md): allofcpu's task k counts
+// [kBase + k*1000, kBase + (k+1)*1000), pool's even job k
+// [kBase + k*100, kBase + (k+1)*100).
+constexpr long kBase = 1'000'000;
+
+}  // namespace
+
+long allofcpu_expected(long n) {
+  const prime_window w(kBase, kBase + n * 1'000);
+  return w.count(kBase, kBase + n * 1'000);
+}
+
+long pool_expected(long n) {
+  const prime_window w(kBase, kBase + n * 100);
+  long sum = 0;
+  for (long k = 0; k < n; ++k) sum += k % 2 ? 1 : w.count(kBase + k * 100, kBase + (k + 1) * 100);
+  return sum;
+}
+
 long expected_result(const scenario_spec& s, long n) {
   switch (s.result) {
     case expect::n:
@@ -84,6 +136,10 @@ long expected_result(const scenario_spec& s, long n) {
       return bench::nth_prime(n);
     case expect::primes_below:
       return static_cast<long>(bench::primes_below(n).size());
+    case expect::allofcpu_sum:
+      return allofcpu_expected(n);
+    case expect::pool_sum:
+      return pool_expected(n);
   }
   return n;
 }

@@ -132,6 +132,7 @@ child_outcome run_child(const std::vector<std::string>& argv, std::chrono::secon
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
 
+  const auto t0 = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
     setpgid(0, 0);  // own process group, so a timeout kills all of it
@@ -195,9 +196,11 @@ child_outcome run_child(const std::vector<std::string>& argv, std::chrono::secon
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return os_error("wait4");
     kill_on_deadline();
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(1ms);
   }
   result.max_rss_kib = usage.ru_maxrss;  // KiB on Linux
+  result.wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  result.err_tail = last_line(err);
 
   if (timed_out) {
     result.failure = "timeout after " + std::to_string(timeout.count()) + " s";

@@ -36,6 +36,8 @@ struct child_outcome {
   std::string out;      // everything it wrote to stdout
   long max_rss_kib = 0;
   int exit_status = 0;  // when it exited (rather than crashed or timed out)
+  long wall_ns = 0;     // fork to reap
+  std::string err_tail; // the last line of its stderr
 };
 
 // fork/execv `argv`, capture stdout (and the tail of stderr for error

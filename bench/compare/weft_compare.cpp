@@ -1,6 +1,9 @@
-// weft-compare: runs weft's macro benchmark scenarios under every execution
-// model (weft M:N, weft N:1, 1:1 threads) and the two outside references
-// (Boost.Fiber, Go), each as a separate process, and prints one markdown table.
+// weft-compare: runs weft's macro benchmark scenarios and the seed
+// documents' exercises under every execution model of the registry
+// (models.hpp: weft M:N, weft N:1, 1:1 threads, Boost.Fiber, Go, Rust Tokio
+// and threads, Python asyncio, threading and multiprocessing, Node promises
+// and worker_threads, C++ fork and process pool), each as a separate
+// process, prints markdown tables and judges the seed's claims (claims.cpp).
 // For pingpong and mpmc a sixth model, "1:1 mutex+condvar" (weft-bench
 // --model=condvar: threads over a std::mutex + std::condition_variable queue,
 // no weft), shows what weft::chan costs 1:1 threads against the classic
@@ -20,7 +23,10 @@
 //    instead of on one model's consecutive runs. The first failed run (crash, non-zero exit, timeout, unparsable
 //    output) ends the repetitions for that pair: a model that crashes once is
 //    reported "failed (<reason>)" and no numbers are shown for it.
-// 3. Time is the child's own elapsed_ns (workload only, no process start-up).
+// 3. Time is the child's own elapsed_ns: the workload only, after the
+//    model's runtime (scheduler, event loop, interpreter, process pool) has
+//    started, the same span for every model. The whole process's wall time,
+//    fork to reap, is recorded beside it ("wall" in the table).
 //    Peak RSS is wait4()'s ru_maxrss for that child. Linux carries the
 //    high-water mark of the pre-exec image over execve(), so the figure
 //    includes the forked copy of this runner (about 1 MiB); the header prints
@@ -29,7 +35,8 @@
 //    its numbers stay visible. The runner computes the expected value itself
 //    (skynet: n*(n-1)/2; sieve: the n-th prime and cpusplit: the number of
 //    primes below n, both by a sequential sieve of Eratosthenes from
-//    bench/common/workloads.hpp; every other scenario: n, which the program
+//    bench/common/workloads.hpp; allofcpu and pool: their prime counts by a
+//    windowed sieve (scenarios.cpp); every other scenario: n, which the program
 //    prints only after checking its own sums against a sequential run).
 // 5. A model can be declared unable to run a size before anything is started:
 //    1:1 threads for scenarios that keep one thread per task alive, checked
@@ -40,15 +47,21 @@
 //    a shared machine.
 // 6. A benchmark program that exits with status 3 declares the scenario
 //    outside what its model can express (Boost.Fiber has no select): the pair
-//    is reported "n/a: not supported by this model", not as a failure.
-// 7. Rows exist only where a model applies: 1:1 threads where threads_n is
-//    not 0, 1:1 mutex+condvar only for scenarios marked `condvar` (it runs
-//    at the 1:1 threads size).
+//    is reported "n/a: not expressible: <the program's reason>", not as a
+//    failure. Status 2 (a scenario the program does not know) is reported
+//    "n/a: not implemented by <program>" the same way.
+// 7. Rows exist only where a model applies (models.hpp notes 3-4): 1:1
+//    threads where threads_n is not 0, 1:1 mutex+condvar only for
+//    scenarios marked `condvar` (it runs at the 1:1 threads size), the
+//    interpreted and process models where script_n or heavy_n is not 0.
 // 8. Sizes come in three modes. --quick (the default, and what the README's
-//    `bash scripts/compare.sh` runs) keeps the whole run under 3 minutes on
-//    2 cores: about a tenth of --normal, and the scaling sweep up to 10^5
-//    tasks. --normal adds the 10^6 sweep point, --full larger sizes
-//    elsewhere. Every mode runs each cell 5 times (--runs to change).
+//    `bash scripts/compare.sh` runs) is meant to stay under 4 minutes on 2
+//    cores with the first build: about a tenth of --normal, the scaling
+//    sweep up to 10^5 tasks, the exercises up to 1,000 tasks; each scenario
+//    runs 3 times, each exercise point once (the neighbouring points of its
+//    sweep show the noise). --normal (5 runs per cell) adds the 10^6 sweep
+//    point and larger exercise points, --full larger sizes elsewhere.
+//    --runs sets the runs of every cell.
 // 9. The scaling sweep is a group of scenarios sharing a `sweep` name
 //    (scale-100 ... scale-1M, all `weft-bench scale`): the table lists them
 //    like the rest, a second table and scaling.png show them against n.
@@ -57,12 +70,27 @@
 //    their own models (Go raw and net/http, Tokio) and figures (requests/s,
 //    p50, p99, server RSS): net_scenarios.cpp. They run after the others
 //    and have their own table.
+// 11. A program whose line reports other `workers=` than it was given
+//    says so in the result column: weft-bench's yield runs its fibers on
+//    one worker whatever --workers is (as Go's GOMAXPROCS=1), so its "weft
+//    M:N" row is labelled "(ran on 1 worker)".
+// 12. allofnet's cells share one HTTP server (net_scenarios.cpp's
+//    http_server), started before the first of them and stopped after the
+//    task scenarios; every model's client gets its --addr.
+// 13. An exercise's sweep stops for a model where its previous point
+//    predicts (time x the ratio of the n's; for allofsleep only the time
+//    above its 200 ms floor grows) a run longer than the mode's
+//    budget: 2 s in --quick, 30 s in --normal, none in --full. The cell
+//    says "n/a: skipped (...)" with the prediction. It keeps slow models
+//    (a worker_thread or a process per task, a Pool(W) of sleepers) from
+//    spending the quick run's minutes on one line of a plot.
 //
-// The files: scenarios.hpp/.cpp (the scenario and model tables, expected
-// results, notes 4-5), options.hpp/.cpp (the command line), system.hpp/.cpp
-// (locating programs, the machine, running a child), this file (the cells
-// and rounds of notes 2-3 and 6, main), report.cpp, plots.cpp and
-// net_scenarios.cpp (results.hpp).
+// The files: scenarios.hpp/.cpp (the scenario table, expected results,
+// notes 4-5), models.hpp/.cpp (the model registry: programs, command lines,
+// sizes per model class), options.hpp/.cpp (the command line),
+// system.hpp/.cpp (locating programs, the machine, running a child), this
+// file (the cells and rounds of notes 2-3 and 6, main), report.cpp,
+// plots.cpp, claims.cpp and net_scenarios.cpp (results.hpp).
 
 #include <unistd.h>
 
@@ -78,6 +106,7 @@
 #include <string_view>
 #include <vector>
 
+#include "models.hpp"
 #include "options.hpp"
 #include "results.hpp"
 #include "scenarios.hpp"
@@ -127,8 +156,9 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
     error = "malformed weft-bench line";
     return std::nullopt;
   }
-  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", std::nullopt};
+  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", -1, 0, std::nullopt};
   if (const auto it = f->find("variant"); it != f->end()) r.variant = it->second;
+  r.workers = number("workers").value_or(-1);
   return r;
 }
 
@@ -136,9 +166,10 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
 // One row of the table: a (scenario, model) pair and its runs
 
 void summarize(row& r) {
-  std::vector<double> times, rss, bpt;
+  std::vector<double> times, rss, bpt, wall;
   for (const auto& run : r.runs) {
     times.push_back(static_cast<double>(run.elapsed_ns));
+    wall.push_back(static_cast<double>(run.wall_ns));
     rss.push_back(static_cast<double>(run.max_rss_kib) / 1024.0);
     if (run.bytes_per_task) bpt.push_back(static_cast<double>(*run.bytes_per_task));
   }
@@ -147,57 +178,25 @@ void summarize(row& r) {
   r.max_ns = *std::max_element(times.begin(), times.end());
   r.ns_per_op = r.median_ns / static_cast<double>(r.runs.front().ops);
   r.rss_mib = median(rss);
+  r.wall_ns = median(wall);
   if (!bpt.empty()) r.bytes_per_task = median(bpt);
 }
 
-struct binaries {
-  std::string weft, boost_fiber, go;
-};
-
-// The command line of `model` for one run, or the reason it cannot run.
-std::vector<std::string> command_for(model_id m, const scenario_spec& s, long n, const options& o,
-                                     const binaries& b, std::string& why_not) {
-  const std::string ns = "--n=" + std::to_string(n);
-  const std::string ws = "--workers=" + std::to_string(o.workers);
-  auto need = [&](const std::string& path, const std::string& missing) {
-    if (!is_executable(path)) why_not = missing;
-    return why_not.empty();
-  };
-  switch (m) {
-    case model_id::weft_mn:
-      if (!need(b.weft, "not built: " + b.weft)) return {};
-      return {b.weft, s.program, "--model=fibers", ws, ns};
-    case model_id::weft_n1:
-      if (!need(b.weft, "not built: " + b.weft)) return {};
-      return {b.weft, s.program, "--model=fibers", "--workers=1", ns};
-    case model_id::threads:
-      if (!need(b.weft, "not built: " + b.weft)) return {};
-      return {b.weft, s.program, "--model=threads", ns};
-    case model_id::condvar:
-      if (!need(b.weft, "not built: " + b.weft)) return {};
-      return {b.weft, s.program, "--model=condvar", ns};
-    case model_id::boost_fiber:
-      if (!need(b.boost_fiber, "not built: " + b.boost_fiber)) return {};
-      return {b.boost_fiber, s.program, ws, ns};
-    case model_id::go:
-      if (!need(b.go, "go not installed")) return {};
-      return {b.go, s.program, "-workers", std::to_string(o.workers), "-n", std::to_string(n)};
-  }
-  return {};
-}
-
 // Exit status of a benchmark program for a scenario its model cannot
-// express (note 6).
+// express (note 6), and for a scenario the program does not know.
 constexpr int kExitUnsupported = 3;
+constexpr int kExitUnknown = 2;
 
 // One (scenario, model) cell while its runs are under way.
 struct cell {
   row r;
   std::vector<std::string> argv;
   bool active = false;  // still to be run (not n/a, not failed)
+  long workers = -1;    // the workers it was asked for (-1: the model takes none)
 };
 
-cell start_cell(const scenario_spec& s, const model_info& m, long n, const options& o, const binaries& b) {
+cell start_cell(const scenario_spec& s, const model_info& m, long n, const options& o, const programs& p,
+                const std::string& addr, const std::string& addr_error) {
   cell c;
   row& r = c.r;
   r.scenario = s.name;
@@ -205,14 +204,12 @@ cell start_cell(const scenario_spec& s, const model_info& m, long n, const optio
   r.sweep = s.sweep;
   r.n = n;
   r.expected = expected_result(s, n);
-  std::string why_not;
-  if (m.id == model_id::threads || m.id == model_id::condvar) {
-    if (auto reason = threads_unable(s, n)) why_not = *reason;
-  }
-  if (m.id == model_id::boost_fiber) {
-    if (auto reason = boost_fiber_unable(s, n)) why_not = *reason;
-  }
-  if (why_not.empty()) c.argv = command_for(m.id, s, n, o, b, why_not);
+  c.workers = m.id == model_id::weft_n1                                 ? 1
+              : m.id == model_id::threads || m.id == model_id::condvar ? -1
+                                                                       : o.workers;
+  std::string why_not = model_unable(m, s, n);
+  if (why_not.empty() && !addr_error.empty()) why_not = "n/a: " + addr_error;
+  if (why_not.empty()) c.argv = model_command(m, s, n, o.workers, addr, p, why_not);
   if (!why_not.empty()) {
     r.status = row_status::not_applicable;
     r.note = why_not;
@@ -223,12 +220,20 @@ cell start_cell(const scenario_spec& s, const model_info& m, long n, const optio
 }
 
 // Runs c once (run i of o.runs); prints a short progress word.
-void run_cell_once(cell& c, int i, const options& o) {
+void run_cell_once(cell& c, int i, int runs, const options& o) {
   row& r = c.r;
   const child_outcome out = run_child(c.argv, std::chrono::seconds(o.timeout_s));
-  if (out.exit_status == kExitUnsupported) {  // note 6
+  if (out.exit_status == kExitUnsupported || out.exit_status == kExitUnknown) {  // note 6
     r.status = row_status::not_applicable;
-    r.note = "n/a: not supported by this model";
+    std::string why = out.err_tail;
+    if (why.starts_with("not expressible: ")) why = why.substr(17);
+    if (out.exit_status == kExitUnsupported) {
+      r.note = "n/a: not expressible" + (why.empty() ? std::string(" in this model") : ": " + why);
+    } else {
+      const std::string program = fs::path(c.argv.size() > 1 && c.argv[0].find("python") != std::string::npos
+                                               ? c.argv[1] : c.argv[0]).filename().string();
+      r.note = "n/a: not implemented by " + program + (why.empty() ? std::string() : " (" + why + ")");
+    }
     r.runs.clear();
     c.active = false;
     std::fprintf(stderr, " %s: n/a", r.model.c_str());
@@ -240,12 +245,13 @@ void run_cell_once(cell& c, int i, const options& o) {
   if (!rec) {  // note 2: stop at the first failed run
     r.status = row_status::failed;
     r.note = "failed (" + error +
-             (o.runs > 1 ? ", run " + std::to_string(i + 1) + "/" + std::to_string(o.runs) : std::string()) + ")";
+             (runs > 1 ? ", run " + std::to_string(i + 1) + "/" + std::to_string(runs) : std::string()) + ")";
     r.runs.clear();
     c.active = false;
     std::fprintf(stderr, " %s: %s", r.model.c_str(), r.note.c_str());
     return;
   }
+  rec->wall_ns = out.wall_ns;
   if (rec->result != r.expected && r.status == row_status::ok) {
     r.status = row_status::wrong_result;
     r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " + std::to_string(r.expected) + ")";
@@ -257,15 +263,15 @@ void run_cell_once(cell& c, int i, const options& o) {
 // Runs the cells of one scenario round by round (note 2): every model once,
 // then every model again, so that a spell of noise on the shared machine
 // falls on all of them rather than on one model's consecutive runs.
-void run_scenario(std::vector<cell>& cells, const options& o, const std::string& progress) {
+void run_scenario(std::vector<cell>& cells, const options& o, int runs, const std::string& progress) {
   const row& first = cells.front().r;
   for (const cell& c : cells)
     if (!c.active) std::fprintf(stderr, "%s %s / %s: %s\n", progress.c_str(), first.scenario.c_str(), c.r.model.c_str(), c.r.note.c_str());
-  for (int i = 0; i < o.runs; ++i) {
+  for (int i = 0; i < runs; ++i) {
     if (std::none_of(cells.begin(), cells.end(), [](const cell& c) { return c.active; })) break;
-    std::fprintf(stderr, "%s %s run %d/%d:", progress.c_str(), first.scenario.c_str(), i + 1, o.runs);
+    std::fprintf(stderr, "%s %s run %d/%d:", progress.c_str(), first.scenario.c_str(), i + 1, runs);
     for (cell& c : cells)
-      if (c.active) run_cell_once(c, i, o);
+      if (c.active) run_cell_once(c, i, runs, o);
     std::fputc('\n', stderr);
   }
   for (cell& c : cells) {
@@ -274,6 +280,11 @@ void run_scenario(std::vector<cell>& cells, const options& o, const std::string&
       c.r.note = "ok";
       if (!c.r.runs.front().variant.empty()) c.r.note += " (" + c.r.runs.front().variant + ")";
     }
+    // Note 11: a program that ran on other than the workers it was given
+    // (weft-bench's yield runs on one thread, as Go's GOMAXPROCS=1) says so.
+    const long ran = c.r.runs.front().workers;
+    if (c.workers > 0 && ran > 0 && ran != c.workers && c.r.status != row_status::failed)
+      c.r.note += " (ran on " + std::to_string(ran) + (ran == 1 ? " worker)" : " workers)");
     summarize(c.r);
   }
 }
@@ -284,17 +295,31 @@ bool write_file(const fs::path& path, const std::string& text) {
   return static_cast<bool>(out.flush());
 }
 
+// Whether --scenarios selects s (empty: all).
+bool scenario_selected(const scenario_spec& s, const std::vector<std::string>& names) {
+  if (names.empty()) return true;
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) {
+    return n == s.name || (*s.sweep != '\0' && n == s.sweep) || (n == "exercises" && s.exercise);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
   const fs::path here = self_dir();
-  const binaries b{
-      locate(o.weft_bench, {here / ".." / "weft-bench", here / "weft-bench"}),
-      locate(o.boost_fiber_bench,
-             {here / ".." / "boost_fiber" / "boost-fiber-bench", here / "boost-fiber-bench"}),
-      locate(o.go_bench, {here / ".." / "go" / "go-bench", here / "go-bench"}),
-  };
+  programs given;
+  given.weft = o.weft_bench;
+  given.boost_fiber = o.boost_fiber_bench;
+  given.go = o.go_bench;
+  given.rust = o.rust_bench;
+  given.procs = o.procs_bench;
+  given.python = o.python;
+  given.node = o.node;
+  given.pybench = o.pybench;
+  given.nodebench = o.nodebench;
+  const programs p = locate_programs(given);
+  raise_fd_limit();  // allofnet: up to 5,000 connections in one client
 
   run_info mi;
   mi.nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -308,70 +333,112 @@ int main(int argc, char** argv) {
   mi.commit = git_commit();
   mi.date = utc_now();
   mi.workers = o.workers;
-  mi.runs = o.runs;
   mi.timeout_s = o.timeout_s;
-  mi.weft_bench = b.weft;
-  mi.boost_fiber_bench = b.boost_fiber;
-  mi.go_bench = b.go;
+  mi.weft_bench = p.weft;
+  mi.boost_fiber_bench = p.boost_fiber;
+  mi.go_bench = p.go;
+  mi.rust_bench = p.rust;
+  mi.procs_bench = p.procs;
+  mi.python = p.python + " " + p.pybench;
+  mi.node = p.node + " " + p.nodebench;
   if (is_executable("/bin/true")) {
     mi.rss_floor_mib = static_cast<double>(run_child({"/bin/true"}, 10s).max_rss_kib) / 1024.0;
   }
 
-  // The (scenario, model) pairs to run, in table order.
-  const int mode = static_cast<int>(o.mode);
-  std::vector<std::pair<const scenario_spec*, const model_info*>> pairs;
+  // The (scenario, model) pairs to run, in table order, with the size each
+  // model runs the scenario at (models.hpp note 3).
+  const size_mode mode = o.mode;
+  struct pair {
+    const scenario_spec* s;
+    const model_info* m;
+    long n;
+  };
+  std::vector<pair> pairs;
   for (const auto& s : kScenarios) {
-    if (!o.scenarios.empty() &&
-        std::find(o.scenarios.begin(), o.scenarios.end(), s.name) == o.scenarios.end() &&
-        (*s.sweep == '\0' ||
-         std::find(o.scenarios.begin(), o.scenarios.end(), s.sweep) == o.scenarios.end())) {
-      continue;
-    }
-    if (s.n[mode] == 0) continue;  // not at this size mode
+    if (!scenario_selected(s, o.scenarios)) continue;
     for (const auto& m : kModels) {
-      if (m.id == model_id::threads && s.threads_n[mode] == 0) continue;  // no such row
-      if (m.id == model_id::condvar && !s.condvar) continue;              // note 7
-      pairs.emplace_back(&s, &m);
+      if (!model_selected(m, o.models)) continue;
+      if (const long n = model_size(m, s, mode); n > 0) pairs.push_back({&s, &m, n});
     }
   }
+  // Note 8: --quick runs a scenario 3 times and an exercise point once (the
+  // sweep's neighbouring points show its noise) unless --runs is given.
+  auto runs_of = [&](const scenario_spec& s) {
+    if (mode != size_mode::quick || o.runs_given) return o.runs;
+    return s.exercise ? 1 : 3;
+  };
+  mi.runs = o.runs_given || mode != size_mode::quick ? o.runs : 3;
 
   static constexpr const char* kModeNames[] = {"quick", "normal", "full"};
   if (!pairs.empty())
-    std::fprintf(stderr, "weft-compare: %zu cells x %d runs, workers=%d, --%s\n", pairs.size(),
-                 o.runs, o.workers, kModeNames[mode]);
+    std::fprintf(stderr, "weft-compare: %zu cells, workers=%d, --%s\n", pairs.size(), o.workers, kModeNames[static_cast<int>(mode)]);
   const auto started = std::chrono::steady_clock::now();
   std::vector<row> rows;
+  http_server server;  // allofnet's, started before its first cell
+  std::string server_error;
+  // Note 13: per (sweep, model), the last point that ran ok and its median.
+  const double budget_ns = mode == size_mode::quick ? 2e9 : mode == size_mode::normal ? 30e9 : 0;
+  std::map<std::pair<std::string, std::string>, std::pair<long, double>> last_point;
   for (std::size_t i = 0; i < pairs.size();) {
     // The pairs of one scenario are adjacent (table order).
     std::vector<cell> cells;
-    const scenario_spec* s = pairs[i].first;
+    const scenario_spec* s = pairs[i].s;
     const std::size_t group_start = i;
-    for (; i < pairs.size() && pairs[i].first == s; ++i) {
-      const model_info* m = pairs[i].second;
-      const long threads_n = s->threads_n[mode] == kSame ? s->n[mode] : s->threads_n[mode];
-      const bool one_to_one = m->id == model_id::threads || m->id == model_id::condvar;
-      cells.push_back(start_cell(*s, *m, one_to_one ? threads_n : s->n[mode], o, b));
+    const bool net = std::string_view(s->program) == "allofnet";
+    if (net && !server.running() && server.start(p.go, p.weft, o.workers, server_error)) {
+      mi.http_server = server.label();
+      std::fprintf(stderr, "weft-compare: allofnet server: %s on %s\n", server.label().c_str(), server.addr().c_str());
+    }
+    const std::string addr = net && server.running() ? server.addr() : "";
+    const std::string addr_error = net && !server.running() ? server_error : "";
+    for (; i < pairs.size() && pairs[i].s == s; ++i) {
+      cells.push_back(start_cell(*s, *pairs[i].m, pairs[i].n, o, p, addr, addr_error));
+      cell& c = cells.back();
+      const auto last = last_point.find({s->sweep, c.r.model});
+      if (c.active && s->exercise && budget_ns > 0 && last != last_point.end()) {
+        // allofsleep's tasks wait up to 200 ms whatever n is: only the time
+        // above that floor grows with n.
+        const double floor_ns = std::string_view(s->program) == "allofsleep" ? 200e6 : 0;
+        const double predicted = floor_ns + std::max(0.0, last->second.second - floor_ns) *
+                                                static_cast<double>(c.r.n) / static_cast<double>(last->second.first);
+        if (predicted > budget_ns) {
+          c.active = false;
+          c.r.status = row_status::not_applicable;
+          c.r.note = "n/a: skipped (n=" + std::to_string(last->second.first) + " took " +
+                     fmt("%.0f", last->second.second / 1e6) + " ms, so n=" + std::to_string(c.r.n) + " ~" +
+                     fmt("%.0f", predicted / 1e9) + " s: over --" + kModeNames[static_cast<int>(mode)] +
+                     "'s budget of " + fmt("%.0f", budget_ns / 1e9) + " s a run)";
+        }
+      }
     }
     const std::string progress = "[" + std::to_string(group_start + 1) + "-" + std::to_string(i) + "/" +
                                  std::to_string(pairs.size()) + "]";
-    run_scenario(cells, o, progress);
-    for (cell& c : cells) rows.push_back(std::move(c.r));
+    run_scenario(cells, o, runs_of(*s), progress);
+    for (cell& c : cells) {
+      if (s->exercise && c.r.status == row_status::ok && !c.r.runs.empty())
+        last_point[{s->sweep, c.r.model}] = {c.r.n, c.r.median_ns};
+      rows.push_back(std::move(c.r));
+    }
   }
+  server.stop();
   // Note 10: the network scenarios, after the rest.
   weft_compare::net_options no;
-  no.weft_bench = b.weft;
-  no.go_bench = b.go;
+  no.weft_bench = p.weft;
+  no.go_bench = p.go;
   no.tokio_bench = locate(o.tokio_bench, {here / ".." / "tokio" / "tokio-bench", here / "tokio-bench"});
   no.echo_client = locate(o.echo_client, {here / ".." / "echo-client", here / "echo-client"});
   no.wrk = o.wrk;
   no.workers = o.workers;
   no.runs = o.runs;
   no.runs_given = o.runs_given;
-  no.mode = mode;
+  no.mode = static_cast<int>(mode);
   no.scenarios = o.scenarios;
+  // --models alone picks task models: the network's servers run only when
+  // --scenarios names them (or nothing narrows the run).
+  if (no.scenarios.empty() && !o.models.empty()) no.scenarios = {"-"};
   for (row& r : weft_compare::run_net_scenarios(no, mi)) rows.push_back(std::move(r));
 
-  mi.mode = kModeNames[mode];
+  mi.mode = kModeNames[static_cast<int>(mode)];
   mi.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   const std::string md = markdown(mi, rows);
@@ -393,13 +460,13 @@ int main(int argc, char** argv) {
     for (const auto& m : kModels) models.emplace_back(m.name);
     const std::string subtitle = std::to_string(mi.nproc) + " CPUs, " +
                                  std::to_string(o.workers) + " workers, --" + mi.mode + ", " +
-                                 std::to_string(o.runs) + " runs per cell, commit " + mi.commit +
+                                 std::to_string(mi.runs) + " runs per cell" +
+                                 (mi.mode == "quick" && !o.runs_given ? " (exercise points: 1)" : "") + ", commit " + mi.commit +
                                  ", " + mi.date;
     std::string why;
     if (weft_compare::write_plots(dir.string(), rows, models, subtitle, why)) {
-      std::fprintf(stderr, "weft-compare: wrote %s, %s and %s (gnuplot script: %s)\n",
-                   (dir / "time.png").c_str(), (dir / "memory.png").c_str(),
-                   (dir / "scaling.png").c_str(), (dir / "plots.gp").c_str());
+      std::fprintf(stderr, "weft-compare: wrote the plots into %s (gnuplot script: %s)\n", dir.c_str(),
+                   (dir / "plots.gp").c_str());
     } else {
       std::fprintf(stderr, "weft-compare: note: %s\n", why.c_str());
     }

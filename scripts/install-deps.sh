@@ -7,7 +7,8 @@ packages=(build-essential cmake g++
           libboost-context-dev libboost-fiber-dev
           libgtest-dev libgmock-dev libbenchmark-dev
           golang-go gnuplot-nox
-          wrk rustc cargo librust-tokio-dev)
+          wrk rustc cargo librust-tokio-dev
+          libdw-dev)
 
 missing=()
 for p in "${packages[@]}"; do

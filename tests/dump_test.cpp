@@ -111,6 +111,45 @@ TEST_P(dump, deadlock_report_names_the_function_a_fiber_is_parked_in) {
   }
 }
 
+// Dumps taken while other fibers run, park and wake on other workers (the
+// dump stops nobody: dump.cpp, note 2) finish, list the fibers and leave
+// them undisturbed; under ASan and TSan they read nothing they must not.
+TEST_P(dump, dumps_while_fibers_move) {
+  run(
+      [] {
+        constexpr int kPairs = 4;
+        const long rounds = weft::test::scaled(2000);
+        wait_group wg;
+        wg.add(2 * kPairs);
+        for (int p = 0; p < kPairs; p++) {
+          auto ping = make_chan<long>();
+          auto pong = make_chan<long>();
+          go([=, &wg] {
+            for (long i = 0; i < rounds; i++) pong.send(*ping.recv() + 1);
+            wg.done();
+          });
+          go([=, &wg] {
+            long v = 0;
+            for (long i = 0; i < rounds; i++) {
+              ping.send(v);
+              v = *pong.recv();
+            }
+            EXPECT_EQ(v, rounds);
+            wg.done();
+          });
+        }
+        for (int d = 0; d < 5; d++) {
+          ::testing::internal::CaptureStderr();
+          dump_fibers();
+          const std::string out = ::testing::internal::GetCapturedStderr();
+          EXPECT_EQ(out.rfind("weft: fiber dump\n", 0), 0u) << out;
+          yield();
+        }
+        wg.wait();
+      },
+      opts());
+}
+
 INSTANTIATE_TEST_SUITE_P(workers, dump, WEFT_WORKER_COUNTS);
 
 // The SIGQUIT handler is taken while run() runs and given back after.

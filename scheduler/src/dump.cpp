@@ -45,6 +45,11 @@
 //    fiber's 64 KiB, so the work runs on a plain thread: dump_fibers()
 //    called on a fiber starts a helper thread and waits for it (blocking
 //    its worker for the dump's duration, like a blocking syscall).
+// 5. Dumps are serialized by one mutex, taken before any registry lock
+//    (and never while holding one). Each dump makes its own libdw session
+//    and ends it: a session kept for the next dump would keep the ELF files
+//    it read open for the rest of the process, and would have to follow
+//    every dlopen and dlclose.
 
 #include "dump.hpp"
 
@@ -59,12 +64,15 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #if WEFT_HAVE_LIBDW
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <libelf.h>
 #endif
 
 #include "runtime_impl.hpp"
@@ -143,27 +151,38 @@ struct unwind_job {
 // libdw's view of this process, for one dump: the loaded modules (from
 // /proc/self/maps), and a "thread" whose registers and memory come from
 // the current unwind_job.
+// Separate debug files (Debian's -dbgsym packages under /usr/lib/debug)
+// are looked up locally. libdw would also ask a debuginfod server over
+// the network when DEBUGINFOD_URLS is set; a dump must not wait on the
+// network, so then no separate debug file is looked for at all (the
+// binaries' own symbols and debug information are still used).
+int find_debuginfo(Dwfl_Module* m, void** user, const char* module, Dwarf_Addr base, const char* file,
+                   const char* link, GElf_Word crc, char** debuginfo_file) {
+  const char* urls = std::getenv("DEBUGINFOD_URLS");
+  if (urls != nullptr && *urls != '\0') return -1;
+  return dwfl_standard_find_debuginfo(m, user, module, base, file, link, crc, debuginfo_file);
+}
+
 class unwinder {
  public:
   unwinder() {
-    static const Dwfl_Callbacks callbacks = {
-        dwfl_linux_proc_find_elf, dwfl_standard_find_debuginfo, nullptr, nullptr};
+    static const Dwfl_Callbacks callbacks = {dwfl_linux_proc_find_elf, find_debuginfo, nullptr, nullptr};
     static const Dwfl_Thread_Callbacks thread_callbacks = {
         next_thread, get_thread, memory_read, set_initial_registers, nullptr, nullptr};
+    // The ELF that tells libdw the architecture, which must outlive the
+    // session: the executable, opened for this.
+    elf_version(EV_CURRENT);
+    exe_fd_ = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    exe_ = exe_fd_ >= 0 ? elf_begin(exe_fd_, ELF_C_READ_MMAP, nullptr) : nullptr;
     dwfl_ = dwfl_begin(&callbacks);
-    ok_ = dwfl_ != nullptr;
-    if (ok_) {
-      dwfl_report_begin(dwfl_);
-      ok_ = dwfl_linux_proc_report(dwfl_, ::getpid()) == 0 && dwfl_report_end(dwfl_, nullptr, nullptr) == 0 &&
-            dwfl_attach_state(dwfl_, nullptr, ::getpid(), &thread_callbacks, this);
-    }
-    if (!ok_) {
-      const char* msg = dwfl_errmsg(-1);
-      error_ = msg != nullptr ? msg : "libdw failed";
-    }
+    ok_ = dwfl_ != nullptr && exe_ != nullptr && report() &&
+          dwfl_attach_state(dwfl_, exe_, ::getpid(), &thread_callbacks, this);
+    if (!ok_) set_error();
   }
   ~unwinder() {
     if (dwfl_ != nullptr) dwfl_end(dwfl_);
+    if (exe_ != nullptr) elf_end(exe_);
+    if (exe_fd_ >= 0) ::close(exe_fd_);
   }
   unwinder(const unwinder&) = delete;
   unwinder& operator=(const unwinder&) = delete;
@@ -220,6 +239,15 @@ class unwinder {
   }
 
  private:
+  bool report() {
+    dwfl_report_begin(dwfl_);
+    return dwfl_linux_proc_report(dwfl_, ::getpid()) == 0 && dwfl_report_end(dwfl_, nullptr, nullptr) == 0;
+  }
+  void set_error() {
+    const char* msg = dwfl_errmsg(-1);
+    error_ = msg != nullptr ? msg : "libdw failed";
+  }
+
   // One pseudo-thread, whose tid is the pid (dwfl_getthread_frames' key).
   static pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
     if (*thread_arg != nullptr) return 0;
@@ -257,6 +285,8 @@ class unwinder {
     return job->pcs->size() < kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
   }
 
+  int exe_fd_ = -1;
+  Elf* exe_ = nullptr;
   Dwfl* dwfl_ = nullptr;
   bool ok_ = false;
   std::string error_;
@@ -343,21 +373,25 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
   job.lo = job.regs.sp;
   job.copy.resize(std::min<std::size_t>(top - job.lo, kMaxStackCopy));
   if (!peek(job.copy.data(), reinterpret_cast<const void*>(job.lo), job.copy.size(), world)) return e;
-  job.pcs = &e.pcs;
-  uw.unwind(job);
-  job.pcs = nullptr;
-  // Note 2c: did it move while we copied?
+  // Note 2c: did it move while we copied? (The unwind below reads only the
+  // copy, so the copy is all that can be torn.)
   fiber_state state2{};
   fcontext_t fctx2 = nullptr;
   if (!peek(&state2, &f->state, sizeof state2, world) || !peek(&fctx2, &f->ctx.fctx, sizeof fctx2, world) ||
       state2 != state || fctx2 != fctx)
     e.note = "(it was resumed while being dumped: these frames may be wrong)";
+  job.pcs = &e.pcs;
+  uw.unwind(job);
+  job.pcs = nullptr;
   return e;
 }
 
 }  // namespace
 
 std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
+  // One dump at a time (note 5).
+  static std::mutex mu;
+  std::lock_guard lk_dump(mu);
   unwinder uw;
   unwind_job job;
   std::vector<fiber_entry> entries;
@@ -397,9 +431,6 @@ void dump_fibers() {
       std::fputs("weft: no runtime is running\n", stderr);
       return;
     }
-    // One dump at a time, so that two never interleave on stderr.
-    static std::mutex mu;
-    std::lock_guard lk(mu);
     std::string s = "weft: fiber dump\n" + detail::describe_fibers_with_frames(*rt, detail::dump_world::moving);
     std::fputs(s.c_str(), stderr);
     std::fflush(stderr);
@@ -410,8 +441,12 @@ void dump_fibers() {
   }
   // On a fiber: the work needs a thread's stack (note 4).
   detail::g_dump_threads.fetch_add(1, std::memory_order_relaxed);
-  std::thread t(work);
-  t.join();
+  try {
+    std::thread t(work);
+    t.join();
+  } catch (const std::system_error&) {
+    std::fputs("weft: dump_fibers: cannot start its helper thread\n", stderr);
+  }
   detail::g_dump_threads.fetch_sub(1, std::memory_order_relaxed);
 }
 

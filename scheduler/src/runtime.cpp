@@ -1,6 +1,7 @@
 // The runtime: run() and spawning. The rest of it lives by concern:
 // idle.cpp (how workers sleep and wake), deadlock.cpp (the detector),
-// registry.cpp (the fiber registry, live counts and the dump),
+// registry.cpp (the fiber registry and live counts), dump.cpp and
+// dump_signal.cpp (the fiber dump with backtraces, and SIGQUIT),
 // shutdown.cpp (cancellation and the watchdog), sys.cpp (clock and
 // futex), worker.cpp (the scheduling loop and switching).
 

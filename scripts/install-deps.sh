@@ -8,7 +8,7 @@ packages=(build-essential cmake g++
           libgtest-dev libgmock-dev libbenchmark-dev
           golang-go gnuplot-nox
           wrk rustc cargo librust-tokio-dev
-          python3)
+          python3 libdw-dev)
 # Installed if Debian can; without them weft-compare and the tests report
 # the models "not installed" (the Node.js models need nodejs).
 optional=(nodejs)

@@ -78,6 +78,30 @@ void context_switch_final([[maybe_unused]] context& from, context& to, void* dat
   __builtin_unreachable();
 }
 
+bool context_decode_saved([[maybe_unused]] std::uintptr_t fctx,
+                          [[maybe_unused]] const std::uintptr_t (&frame)[kSavedFrameBytes / 8],
+                          [[maybe_unused]] saved_registers& out) noexcept {
+#if defined(__x86_64__)
+  // Boost.Context's x86-64 System V jump_fcontext (jump_x86_64_sysv_elf_gas.S)
+  // reserves 0x38 bytes below the return address its caller pushed, and
+  // stores: +0x00 mxcsr and x87 control word, +0x08 r12, +0x10 r13,
+  // +0x18 r14, +0x20 r15, +0x28 rbx, +0x30 rbp; +0x38 is that return
+  // address. Resuming pops all 0x40 bytes and jumps to the return address,
+  // so the caller continues with sp = fctx + 0x40.
+  out.r12 = frame[1];
+  out.r13 = frame[2];
+  out.r14 = frame[3];
+  out.r15 = frame[4];
+  out.rbx = frame[5];
+  out.rbp = frame[6];
+  out.pc = frame[7];
+  out.sp = fctx + kSavedFrameBytes;
+  return true;
+#else
+  return false;
+#endif
+}
+
 void context_started([[maybe_unused]] context& self) {
 #if WEFT_ASAN
   __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);

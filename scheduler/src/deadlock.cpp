@@ -9,7 +9,7 @@
 // created that has not made its first weft call yet); if no worker resumed
 // a fiber meanwhile (the per-worker `runs` counters), every fiber is parked
 // for good. The report lists each fiber's id, wait
-// reason and spawn site.
+// reason, spawn site and the backtrace of where it is parked (dump.cpp).
 //
 // worker::sleep_until_work (idle.cpp) starts the watch; check_deadlock
 // below decides.
@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "dump.hpp"
 #include "runtime_impl.hpp"
 
 namespace weft::detail {
@@ -51,7 +52,8 @@ std::int64_t runtime::unknown_threads() {
   const long os = os_thread_count();
   if (os <= 0) return 0;
   return os - static_cast<std::int64_t>(workers.size()) - blocking_pool_threads(*this) -
-         g_threads_known.load(std::memory_order_relaxed) - (watchdog_running.load(std::memory_order_relaxed) ? 1 : 0);
+         g_threads_known.load(std::memory_order_relaxed) - g_dump_threads.load(std::memory_order_relaxed) -
+         (watchdog_running.load(std::memory_order_relaxed) ? 1 : 0);
 }
 
 bool runtime::check_deadlock() {
@@ -67,7 +69,8 @@ bool runtime::check_deadlock() {
     return false;
   if (live_fibers() == 0) return false;
   if (deadlocked.exchange(true)) return false;
-  std::string report = "weft: all fibers are asleep - deadlock!\n\n" + describe_fibers();
+  std::string report = "weft: all fibers are asleep - deadlock!\n\n" +
+                       describe_fibers_with_frames(*this, dump_world::still);
   if (opts.on_deadlock == deadlock_action::abort) {
     std::fputs(report.c_str(), stderr);
     std::fflush(stderr);

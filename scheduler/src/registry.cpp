@@ -1,11 +1,7 @@
 // The fiber registry: the fibers that have parked at least once, in one
-// shard per worker (fiber.hpp says when a fiber joins); the live-fiber and
-// run counts; and the listing of every registered fiber that the deadlock
-// report and weft::dump_fibers() print.
-
-#include <algorithm>
-#include <cstdio>
-#include <sstream>
+// shard per worker (fiber.hpp says when a fiber joins); and the live-fiber
+// and run counts. The listing of every registered fiber, which the
+// deadlock report and weft::dump_fibers() print, is dump.cpp's.
 
 #include "runtime_impl.hpp"
 
@@ -49,57 +45,4 @@ std::size_t runtime::live_fibers() noexcept {
   return static_cast<std::size_t>(created_total - exited_total);
 }
 
-namespace {
-const char* state_name(fiber_state s) {
-  switch (s) {
-    case fiber_state::created: return "not started";
-    case fiber_state::runnable: return "runnable";
-    case fiber_state::running: return "running";
-    case fiber_state::parking: return "parking";
-    case fiber_state::parked: return "parked";
-    case fiber_state::done: return "done";
-  }
-  return "?";
-}
-}  // namespace
-
-std::string runtime::describe_fibers() {
-  // One line per fiber, by id, as Go's goroutine dump.
-  std::vector<std::pair<std::uint64_t, std::string>> lines;
-  auto walk = [&](registry_shard& s) {
-    std::lock_guard lk(s.mu);
-    for (fiber* f = s.head; f != nullptr; f = f->reg_next) {
-      std::ostringstream os;
-      os << "fiber " << f->id;
-      if (f->is_main) os << " (main)";
-      os << " [" << (f->state == fiber_state::parked && f->waiting.what ? f->waiting.what : state_name(f->state));
-      if (f->state == fiber_state::parked && f->waiting.fd >= 0)
-        os << " fd " << f->waiting.fd;
-      else if (f->state == fiber_state::parked && f->waiting.object != nullptr)
-        os << " " << f->waiting.object;
-      os << "]: spawned at " << f->site.file_name() << ":" << f->site.line() << "\n";
-      lines.emplace_back(f->id, os.str());
-    }
-  };
-  for (worker* w : workers) walk(w->registry);
-  std::sort(lines.begin(), lines.end());
-  std::string out;
-  for (auto& l : lines) out += l.second;
-  return out;
-}
-
 }  // namespace weft::detail
-
-namespace weft {
-
-void dump_fibers() {
-  detail::runtime* rt = detail::the_runtime();
-  if (rt == nullptr) {
-    std::fputs("weft: no runtime is running\n", stderr);
-    return;
-  }
-  std::string s = "weft: fiber dump\n" + rt->describe_fibers();
-  std::fputs(s.c_str(), stderr);
-}
-
-}  // namespace weft

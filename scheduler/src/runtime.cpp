@@ -1,6 +1,7 @@
 // The runtime: run() and spawning. The rest of it lives by concern:
 // idle.cpp (how workers sleep and wake), deadlock.cpp (the detector),
-// registry.cpp (the fiber registry, live counts and the dump),
+// registry.cpp (the fiber registry and live counts), dump.cpp and
+// dump_signal.cpp (the fiber dump with backtraces, and SIGQUIT),
 // shutdown.cpp (cancellation and the watchdog), sys.cpp (clock and
 // futex), worker.cpp (the scheduling loop and switching).
 
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "dump.hpp"
 #include "fiber_alloc.hpp"
 #include "runtime_impl.hpp"
 
@@ -149,6 +151,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   }
   stack_set_guard_budget(opts.guarded_stacks);
   blocking_pool_start(*rt);
+  dump_signal_start(*rt);
 
   // main is an ordinary fiber, queued on worker 0 (this thread).
   struct main_closure {
@@ -172,6 +175,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   worker_thread_main(rt->workers[0]);
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread.join();
 
+  dump_signal_stop(*rt);
   rt->stop_watchdog();
   blocking_pool_stop(*rt);
   g_runtime.store(nullptr, std::memory_order_release);

@@ -50,6 +50,14 @@ struct run_options {
   // preempt): it is named on stderr and run() waits for it. See
   // docs/scheduler.md, "Shutdown and cancellation".
   std::chrono::milliseconds shutdown_grace{1000};
+  // SIGQUIT (Ctrl-\) prints every fiber with the backtrace of where it is
+  // parked to stderr (the dump_fibers() listing), and the process then ends
+  // as SIGQUIT's default action ends it, like Go's goroutine dump. Taken
+  // only when the program has no SIGQUIT handler of its own (its action is
+  // SIG_DFL when run() starts); run() restores the previous action when it
+  // returns. The WEFT_SIGQUIT environment variable (0 or 1), when set,
+  // overrides this field. See docs/diagnostics.md, "Dumps".
+  bool dump_on_sigquit = true;
 };
 
 struct spawn_options {
@@ -212,8 +220,14 @@ struct runtime_stats {
 // A snapshot of the statistics. From anywhere.
 [[nodiscard]] runtime_stats stats();
 
-// Prints every live fiber (id, state, wait reason, spawn site) to stderr:
-// the equivalent of Go's SIGQUIT goroutine dump. From anywhere.
+// Prints every fiber that has parked at least once to stderr: its id,
+// state, wait reason and spawn site, and for a fiber that is suspended the
+// symbolized backtrace of where it is (function and, with debug
+// information, file:line, unwound from its saved registers); a fiber
+// running now is shown running on its worker, without frames. The
+// equivalent of Go's SIGQUIT goroutine dump. From a fiber (its worker
+// blocks while a helper thread does the work) or a plain thread; not from
+// a signal handler (run_options::dump_on_sigquit is the safe way there).
 void dump_fibers();
 
 }  // namespace weft

@@ -85,4 +85,29 @@ transfer_t context_switch(context& from, context& to, void* data);
 // Called first thing in a fiber's entry function, once per fiber.
 void context_started(context& self);
 
+// The registers a suspended context saved, as a debugger or an unwinder
+// needs them to walk the suspended stack (scheduler/src/dump.cpp). Only the
+// callee-saved ones and the stack and instruction pointers exist: the
+// caller-saved ones are dead across the call into jump_fcontext.
+struct saved_registers {
+  std::uintptr_t pc = 0;   // where the context resumes: just after its call into jump_fcontext
+  std::uintptr_t sp = 0;   // the stack pointer at that point (jump_fcontext has returned)
+  std::uintptr_t rbp = 0, rbx = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0;
+};
+// How many bytes at a suspended fctx hold the saved registers (the frame
+// jump_fcontext pushed), and whether this architecture's layout is known.
+inline constexpr std::size_t kSavedFrameBytes = 0x40;
+#if defined(__x86_64__)
+inline constexpr bool kSavedRegistersKnown = true;
+#else
+inline constexpr bool kSavedRegistersKnown = false;
+#endif
+// Decodes the registers of a context suspended at `fctx` from `frame`, a
+// copy of the kSavedFrameBytes bytes at fctx (the caller makes the copy:
+// the stack may belong to a fiber that another thread can resume, and only
+// the caller knows how to read it safely). Returns false where the layout
+// is unknown (not x86-64). Pure: from anywhere, including a signal handler.
+bool context_decode_saved(std::uintptr_t fctx, const std::uintptr_t (&frame)[kSavedFrameBytes / 8],
+                          saved_registers& out) noexcept;
+
 }  // namespace weft::detail

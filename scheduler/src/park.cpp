@@ -93,6 +93,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   // The word stays kEmpty while we switch away; finish_switch publishes
   // kParked, or finds the permit an unpark left meanwhile (fiber.hpp).
   self->waiting = why;
+  worker_counters::bump(w->ctr.parks[static_cast<std::size_t>(classify_park(why.what))]);
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
@@ -191,10 +192,13 @@ void unpark(parker& p) noexcept {
   if (fiber* f = unpark_take(p)) {
     // Woken on a worker: its next slot, run as soon as we stop. From
     // a plain thread: the shared queue, and an idle worker is woken.
-    if (worker* w = this_worker())
+    if (worker* w = this_worker()) {
+      worker_counters::bump(w->ctr.wakes_local);
       w->push_next(f);
-    else
+    } else {
+      the_runtime()->outside.wakes_remote.fetch_add(1, std::memory_order_relaxed);
       the_runtime()->inject(f);
+    }
   }
 }
 
@@ -227,6 +231,7 @@ fiber* unpark_take(parker& p) noexcept {
       // publishes our writes to the fiber.
       if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         set_state(f, fiber_state::runnable);
+        if (trace_on()) trace_unpark(f);
         return f;  // ours to schedule
       }
     } else {

@@ -216,6 +216,7 @@ int wake_dir(poll_dir& d, bool edge, ready_chain* chain = nullptr) noexcept {
     if (chain == nullptr) {
       unpark(*p);
     } else if (fiber* f = unpark_take(*p)) {
+      if (trace_on()) trace_unpark(f);
       // unpark_take's CAS (kParked -> kEmpty) gave the fiber to us alone:
       // until the chain is pushed it is runnable but on no queue, so its
       // run-queue link `next` is ours to use.

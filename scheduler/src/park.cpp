@@ -93,7 +93,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   // The word stays kEmpty while we switch away; finish_switch publishes
   // kParked, or finds the permit an unpark left meanwhile (fiber.hpp).
   self->waiting = why;
-  worker_counters::bump(w->ctr.parks[static_cast<std::size_t>(classify_park(why.what))]);
+  worker_counters::bump(w->ctr.parks[w->park_kind_of(why.what)]);
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
@@ -190,6 +190,7 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
 
 void unpark(parker& p) noexcept {
   if (fiber* f = unpark_take(p)) {
+    if (trace_on()) trace_unpark(f);
     // Woken on a worker: its next slot, run as soon as we stop. From
     // a plain thread: the shared queue, and an idle worker is woken.
     if (worker* w = this_worker()) {
@@ -231,7 +232,6 @@ fiber* unpark_take(parker& p) noexcept {
       // publishes our writes to the fiber.
       if (p.state.compare_exchange_weak(s, kEmpty, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         set_state(f, fiber_state::runnable);
-        if (trace_on()) trace_unpark(f);
         return f;  // ours to schedule
       }
     } else {

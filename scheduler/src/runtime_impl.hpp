@@ -99,6 +99,17 @@ struct worker {
   bool spinning = false;        // counted in runtime::num_spinning
   std::int64_t spin_since = 0;  // when the current spell of spinning began
   trace_buffer* trace = nullptr;  // while tracing (trace.hpp, note 3)
+  // The park reason kind of the last wait reason text seen here: parks
+  // repeat the same few texts, so the counter's kind is mostly one compare.
+  const char* park_what = nullptr;
+  std::size_t park_kind = static_cast<std::size_t>(park_reason::other);
+  std::size_t park_kind_of(const char* what) noexcept {
+    if (what != park_what) [[unlikely]] {
+      park_what = what;
+      park_kind = static_cast<std::size_t>(classify_park(what));
+    }
+    return park_kind;
+  }
 
   // 3. Owner writes, thieves take (worker.cpp, steal).
   // LIFO slot for the fiber just made runnable here. Only the owner fills

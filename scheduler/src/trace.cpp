@@ -69,7 +69,7 @@ park_reason classify_park(const char* what) noexcept {
 void worker_counters::add_to(scheduler_counters& out) const noexcept {
   const auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
   out.fibers_started += r(fibers_started);
-  out.switches += r(switches);
+  out.switches += r(to_loop);  // plus the resumes: counters_collect
   out.steal_attempts += r(steal_attempts);
   out.steals += r(steals);
   out.fibers_stolen += r(fibers_stolen);
@@ -110,6 +110,7 @@ void counters_collect(runtime& rt, runtime_stats& s) {
     c.fibers_exited = w.exited.load(std::memory_order_relaxed);
     c.resumes = w.runs.load(std::memory_order_relaxed);
     w.ctr.add_to(c);
+    c.switches += c.resumes;
     s.total += c;
   }
   // Fibers spawned from plain threads (less those that never started).

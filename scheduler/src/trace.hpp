@@ -26,7 +26,7 @@
 //    record into one shared buffer under a mutex: their paths block or
 //    take locks already.
 // 4. An unpark that hands a parked fiber over (unpark_take's kParked ->
-//    kEmpty CAS) records a flow start and stores the flow's id in the
+//    kEmpty CAS; its callers hook it) records a flow start and stores the flow's id in the
 //    fiber (fiber::trace_flow); the worker that next resumes the fiber
 //    ends the flow on that run's slice. The field is written by the one
 //    unparker that won the CAS and read by the worker that later pops the
@@ -50,12 +50,14 @@ struct runtime;
 
 // The park reason kind of a wait_reason's text (the first words name it:
 // "chan ...", "select", "mutex lock", "sleep", "IO wait ...").
-park_reason classify_park(const char* what) noexcept;
+[[gnu::cold, gnu::noinline]] park_reason classify_park(const char* what) noexcept;
 
 // One worker's counters (note 1). Field names follow scheduler_counters.
 struct worker_counters {
   std::atomic<std::uint64_t> fibers_started{0};
-  std::atomic<std::uint64_t> switches{0};
+  // Switches from a fiber back to the scheduling loop; switches into a
+  // fiber are worker::runs (stats() reports their sum as switches).
+  std::atomic<std::uint64_t> to_loop{0};
   std::atomic<std::uint64_t> steal_attempts{0};
   std::atomic<std::uint64_t> steals{0};
   std::atomic<std::uint64_t> fibers_stolen{0};
@@ -146,18 +148,19 @@ void trace_start(runtime& rt);
 // left their loops.
 void trace_finish(runtime& rt);
 
-// The hooks (all out of line, called only under trace_on()).
+// The hooks, called only under trace_on(): cold and never inlined, so
+// that the hot functions they sit in keep their size and registers.
 // A switch on w: `from` (null: the scheduling loop) stops, ending how; `to`
 // (null: the loop) starts.
-void trace_switch(worker& w, fiber* from, run_end how, fiber* to) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_switch(worker& w, fiber* from, run_end how, fiber* to) noexcept;
 // unpark_take handed fiber f over (note 4). From anywhere.
-void trace_unpark(fiber* f) noexcept;
-void trace_steal(worker& w, unsigned victim, std::uint64_t taken) noexcept;
-void trace_idle(worker& w, std::int64_t since) noexcept;
-void trace_poll(std::int64_t since, bool blocking, int readied, int events) noexcept;
-void trace_io_ready(int fd, std::uint32_t events) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_unpark(fiber* f) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_steal(worker& w, unsigned victim, std::uint64_t taken) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_idle(worker& w, std::int64_t since) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_poll(std::int64_t since, bool blocking, int readied, int events) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_io_ready(int fd, std::uint32_t events) noexcept;
 // From a blocking-pool thread, after it ran a call for fiber `id`.
-void trace_blocking(std::int64_t since, std::uint64_t id) noexcept;
+[[gnu::cold, gnu::noinline]] void trace_blocking(std::int64_t since, std::uint64_t id) noexcept;
 
 // ---- stats() ----
 

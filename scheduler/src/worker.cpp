@@ -160,8 +160,7 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
     set_state(to, fiber_state::running);
     target = &to->ctx;
   }
-  if (to != nullptr) count(runs);
-  worker_counters::bump(ctr.switches);
+  if (to != nullptr) count(runs); else worker_counters::bump(ctr.to_loop);
   if (trace_on()) trace_switch(*this, self, static_cast<run_end>(what), to);
   running_id.store(to != nullptr ? to->id : 0, std::memory_order_relaxed);
   current = to;
@@ -200,7 +199,6 @@ void worker::resume(fiber* f) noexcept {
   if (f->state == fiber_state::created) prepare(f);
   set_state(f, fiber_state::running);
   count(runs);
-  worker_counters::bump(ctr.switches);
   if (trace_on()) trace_switch(*this, nullptr, run_end::loop, f);
   running_id.store(f->id, std::memory_order_relaxed);
   current = f;

@@ -20,7 +20,7 @@ namespace {
                "                    [--go-bench=PATH] [--tokio-bench=PATH] [--echo-client=PATH]\n"
                "                    [--wrk=PATH] [--workers=W] [--runs=R]\n"
                "                    [--scenarios=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
-               "                    [--quick | --normal | --full]\n"
+               "                    [--quick | --normal | --full] [--stats]\n"
                "Runs each (scenario, model) R times (default 5) as separate processes\n"
                "and prints a markdown table (median, min, max, peak RSS). Sizes: --quick\n"
                "(the default; under 3 minutes on 2 cores), --normal (about 10x), --full.\n"
@@ -36,6 +36,9 @@ namespace {
                "the three http-*): %s; at most 3 runs\n"
                "of 2 s in --quick. tokio-bench and echo-client are looked for in ../tokio/\n"
                "and ../, wrk on PATH.\n"
+               "--stats prints the weft programs' runtime counters (weft::stats():\n"
+               "switches, parks by reason, steals, ...) beside each run's time and in\n"
+               "results.md.\n"
                "Exit status 1 if any cell failed or gave a wrong result.\n",
                weft_compare::net_scenario_list().c_str());
   std::exit(code);
@@ -95,6 +98,8 @@ options parse_options(int argc, char** argv) {
       o.mode = size_mode::normal;
     } else if (arg == "--full") {
       o.mode = size_mode::full;
+    } else if (arg == "--stats") {
+      o.stats = true;
     } else if (key == "--weft-bench") {
       o.weft_bench = value;
     } else if (key == "--boost-fiber-bench") {

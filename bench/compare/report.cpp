@@ -197,6 +197,12 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
     }
     md << r.note << " |\n";
   }
+  if (std::any_of(rows.begin(), rows.end(), [](const row& r) { return !r.runs.empty() && !r.runs.back().stats.empty(); })) {
+    md << "\n## Runtime counters (--stats: weft::stats() of each weft row's last run)\n\n";
+    for (const auto& r : rows)
+      if (!r.runs.empty() && !r.runs.back().stats.empty())
+        md << "- " << r.scenario << " / " << r.model << ": " << r.runs.back().stats << "\n";
+  }
   md << sweep_table(rows);
   if (!plain) return md.str() + network_tables(mi, rows);
 

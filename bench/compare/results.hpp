@@ -56,6 +56,7 @@ struct run_record {
   std::optional<long> bytes_per_task;
   std::string variant;  // optional `variant=` of the benchmark line
   std::optional<net_record> net;  // a network cell's run (then the fields above are 0)
+  std::string stats{};  // --stats: the line's stats.* words, without the prefix ("switches=12 ...")
 };
 
 enum class row_status { ok, wrong_result, failed, not_applicable };

@@ -69,6 +69,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -127,8 +128,10 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
     error = "malformed weft-bench line";
     return std::nullopt;
   }
-  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", std::nullopt};
+  run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", std::nullopt, ""};
   if (const auto it = f->find("variant"); it != f->end()) r.variant = it->second;
+  for (const auto& [key, value] : *f)
+    if (key.starts_with("stats.")) r.stats += (r.stats.empty() ? "" : " ") + key.substr(6) + "=" + value;
   return r;
 }
 
@@ -251,6 +254,7 @@ void run_cell_once(cell& c, int i, const options& o) {
     r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " + std::to_string(r.expected) + ")";
   }
   std::fprintf(stderr, " %s %.1f ms", r.model.c_str(), static_cast<double>(rec->elapsed_ns) / 1e6);
+  if (!rec->stats.empty()) std::fprintf(stderr, " [%s]", rec->stats.c_str());
   r.runs.push_back(std::move(*rec));
 }
 
@@ -288,6 +292,7 @@ bool write_file(const fs::path& path, const std::string& text) {
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
+  if (o.stats) setenv("WEFT_BENCH_STATS", "1", 1);  // inherited by weft-bench (bench_model.hpp)
   const fs::path here = self_dir();
   const binaries b{
       locate(o.weft_bench, {here / ".." / "weft-bench", here / "weft-bench"}),

@@ -46,7 +46,9 @@ inline long resident_bytes() {
 
 // Prints, and flushes, the result line on stdout:
 //   weft-bench: scenario=S model=M workers=W n=N result=R elapsed_ns=T ops=K[ EXTRA]
-// where extra (empty, or more space-separated key=value words) comes last.
+// where extra (empty, or more space-separated key=value words) comes last;
+// words whose key starts with "stats." are the runtime's counters
+// (weft-bench under WEFT_BENCH_STATS), which weft-compare --stats prints.
 inline void print_result_line(std::string_view scenario, std::string_view model, long workers, long n, long result,
                               long long elapsed_ns, long ops, const std::string& extra = "") {
   std::printf("weft-bench: scenario=%.*s model=%.*s workers=%ld n=%ld result=%ld elapsed_ns=%lld ops=%ld%s%s\n",

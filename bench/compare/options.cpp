@@ -18,7 +18,7 @@ namespace {
 [[noreturn]] void usage(int code) {
   std::fprintf(code == 0 ? stdout : stderr,
                "usage: weft-compare [--quick | --normal | --full] [--workers=W] [--runs=R]\n"
-               "                    [--scenarios=a,b,c] [--models=a,b,c] [--timeout=SECONDS] [--out=DIR]\n"
+               "                    [--scenarios=a,b,c] [--models=a,b,c] [--timeout=SECONDS] [--out=DIR] [--stats]\n"
                "                    [--weft-bench=PATH] [--boost-fiber-bench=PATH] [--go-bench=PATH]\n"
                "                    [--rust-bench=PATH] [--procs-bench=PATH] [--python=PATH] [--node=PATH]\n"
                "                    [--pybench=SCRIPT] [--nodebench=SCRIPT]\n"
@@ -48,6 +48,9 @@ namespace {
                "under wrk or echo-client; --scenarios=net selects them all, http the\n"
                "three http-*): %s. tokio-bench and echo-client are looked for in\n"
                "../tokio/ and ../, wrk on PATH.\n"
+               "--stats prints the weft programs' runtime counters (weft::stats():\n"
+               "switches, parks by reason, steals, ...) beside each run's time and in\n"
+               "results.md.\n"
                "Exit status 1 if any cell failed or gave a wrong result.\n",
                model_name_list().c_str(), weft_compare::net_scenario_list().c_str());
   std::exit(code);
@@ -109,6 +112,8 @@ options parse_options(int argc, char** argv) {
       o.mode = size_mode::normal;
     } else if (arg == "--full") {
       o.mode = size_mode::full;
+    } else if (arg == "--stats") {
+      o.stats = true;
     } else if (key == "--weft-bench") {
       o.weft_bench = value;
     } else if (key == "--boost-fiber-bench") {

@@ -23,6 +23,7 @@ struct options {
   size_mode mode = size_mode::quick;
   std::vector<std::string> scenarios;  // empty: all
   std::string out_dir;                 // empty: no files
+  bool stats = false;                  // --stats: weft's counters beside the times
 };
 
 // Parses the command line; prints the usage and exits on --help (status 0)

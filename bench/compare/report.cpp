@@ -251,6 +251,12 @@ std::string markdown(const run_info& mi, const std::vector<row>& rows) {
   md << sweep_table(rows, "scale", "Scaling sweep: n tasks alive at once");
   for (const auto& e : kExerciseTitles) md << sweep_table(rows, e.sweep, e.title);
   if (plain) md << claims_section(judge_claims(rows, mi));
+  if (std::any_of(rows.begin(), rows.end(), [](const row& r) { return !r.runs.empty() && !r.runs.back().stats.empty(); })) {
+    md << "\n## Runtime counters (--stats: weft::stats() of each weft row's last run)\n\n";
+    for (const auto& r : rows)
+      if (!r.runs.empty() && !r.runs.back().stats.empty())
+        md << "- " << r.scenario << " / " << r.model << ": " << r.runs.back().stats << "\n";
+  }
   if (!plain) return md.str() + network_tables(mi, rows);
 
   // Ratios: weft M:N against the references, per scenario, when both are ok;

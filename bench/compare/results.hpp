@@ -59,6 +59,7 @@ struct run_record {
   long workers = -1;    // the line's `workers=` (-1: absent)
   long wall_ns = 0;     // the whole process, fork to exit (start-up included)
   std::optional<net_record> net;  // a network cell's run (then the fields above are 0)
+  std::string stats{};  // --stats: the line's stats.* words, without the prefix ("switches=12 ...")
 };
 
 enum class row_status { ok, wrong_result, failed, not_applicable };

@@ -97,6 +97,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -159,6 +160,8 @@ std::optional<run_record> to_record(const child_outcome& c, std::string& error) 
   run_record r{*elapsed, *ops, *result, c.max_rss_kib, number("bytes_per_task"), "", -1, 0, std::nullopt};
   if (const auto it = f->find("variant"); it != f->end()) r.variant = it->second;
   r.workers = number("workers").value_or(-1);
+  for (const auto& [key, value] : *f)
+    if (key.starts_with("stats.")) r.stats += (r.stats.empty() ? "" : " ") + key.substr(6) + "=" + value;
   return r;
 }
 
@@ -257,6 +260,7 @@ void run_cell_once(cell& c, int i, int runs, const options& o) {
     r.note = "FAILED (result " + std::to_string(rec->result) + ", expected " + std::to_string(r.expected) + ")";
   }
   std::fprintf(stderr, " %s %.1f ms", r.model.c_str(), static_cast<double>(rec->elapsed_ns) / 1e6);
+  if (!rec->stats.empty()) std::fprintf(stderr, " [%s]", rec->stats.c_str());
   r.runs.push_back(std::move(*rec));
 }
 
@@ -307,6 +311,7 @@ bool scenario_selected(const scenario_spec& s, const std::vector<std::string>& n
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
+  if (o.stats) setenv("WEFT_BENCH_STATS", "1", 1);  // inherited by weft-bench (bench_model.hpp)
   const fs::path here = self_dir();
   programs given;
   given.weft = o.weft_bench;

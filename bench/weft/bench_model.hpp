@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include <weft/weft.hpp>
@@ -28,11 +29,27 @@ struct config : weft_models::model {
   std::string addr;  // --addr=HOST:PORT: allofnet's server
 };
 
+// With WEFT_BENCH_STATS set (weft-compare --stats), the fiber model's
+// runtime counters (weft::stats(), of the run under way or the last one)
+// as extra words "stats.<name>=<value>", the non-zero ones; else "".
+inline std::string stats_words(const config& c) {
+  if (!c.fibers || std::getenv("WEFT_BENCH_STATS") == nullptr) return "";
+  std::string words;
+  weft::for_each_counter(weft::stats().total, [&](const char* name, std::uint64_t v) {
+    if (v == 0) return;
+    if (!words.empty()) words += ' ';
+    words += std::string("stats.") + name + "=" + std::to_string(v);
+  });
+  return words;
+}
+
 // Prints the result line weft-compare parses (common/scenario_line.hpp).
 inline void report(const config& c, long result, clk::duration elapsed, long ops, const std::string& extra = "") {
+  const std::string st = stats_words(c);
   bench::print_result_line(c.scenario, c.fibers ? "fibers" : c.condvar ? "condvar" : "threads",
                            c.fibers ? static_cast<long>(c.workers) : 0, c.n, result,
-                           std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(), ops, extra);
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(), ops,
+                           st.empty() ? extra : extra.empty() ? st : extra + " " + st);
 }
 
 // The application-shaped scenarios (app_scenarios.cpp).

@@ -99,7 +99,9 @@ struct blocking_pool {
       running.push_back(j);
       last_progress = now_ns();
       lk.unlock();
+      const std::int64_t traced_since = trace_on() ? now_ns() : 0;
       j->fn(j->arg);  // fn stores its own result or exception
+      if (trace_on()) trace_blocking(traced_since, j->p->owner != nullptr ? j->p->owner->id : 0);
       lk.lock();
       running.erase(std::find(running.begin(), running.end(), j));
       last_progress = now_ns();
@@ -180,6 +182,15 @@ void blocking_pool_start(runtime& rt) {
   rt.blocking->max_threads = rt.opts.max_blocking_threads == 0 ? 1 : rt.opts.max_blocking_threads;
 }
 
+void blocking_pool_load(runtime& rt, unsigned& threads, std::size_t& queued) {
+  threads = 0;
+  queued = 0;
+  if (rt.blocking == nullptr) return;
+  std::lock_guard lk(rt.blocking->mu);
+  threads = rt.blocking->threads;
+  queued = rt.blocking->jobs.size();
+}
+
 unsigned blocking_pool_threads(runtime& rt) {
   if (rt.blocking == nullptr) return 0;
   std::lock_guard lk(rt.blocking->mu);
@@ -227,6 +238,7 @@ void run_blocking(void (*fn)(void*), void* arg) {
   runtime* rt = w->rt;
   blocking_pool* bp = rt->blocking;
   blocking_job job{fn, arg, &current_parker(), {}, false, false};
+  worker_counters::bump(w->ctr.blocking_calls);
   rt->blocking_inflight.fetch_add(1, std::memory_order_seq_cst);
   bool grow = false, start_monitor = false;
   {

@@ -58,6 +58,7 @@ struct fiber : fiber_base {
   fiber_state state = fiber_state::created;
   bool is_main = false;
   wait_reason waiting;            // diagnostics: what the fiber is parked on
+  std::uint64_t trace_flow = 0;   // the trace's pending unpark flow (trace.hpp, note 4)
   std::size_t stack_size = 0;     // requested usable size
   std::size_t block_size = 0;     // bytes of this control block + closure
   const closure_vtable* vt = nullptr;

@@ -67,10 +67,13 @@ namespace {
 // Wakes a sleeper that a notifier claimed (its wake_word is 1): on its
 // futex, or out of epoll_wait (protocol step 5).
 void wake_claimed(runtime& rt, worker* w) noexcept {
-  if (w->polling.load(std::memory_order_seq_cst))
+  if (w->polling.load(std::memory_order_seq_cst)) {
+    count_here(&worker_counters::poller_interrupts);
     rt.poll.interrupt();
-  else
+  } else {
+    count_here(&worker_counters::futex_wakes);
     futex_wake(&w->wake_word, 1);
+  }
 }
 }  // namespace
 
@@ -197,7 +200,10 @@ void worker::sleep_until_work() {
       polling.store(false, std::memory_order_seq_cst);
       np.busy.store(false, std::memory_order_release);
     } else {
+      worker_counters::bump(ctr.futex_sleeps);
+      const std::int64_t traced_since = trace_on() ? now_ns() : 0;
       futex_wait(&wake_word, 0, deadline);
+      if (trace_on()) trace_idle(*this, traced_since);
     }
   }
   // Still registered as idle, so the detector's "every worker idle" holds.

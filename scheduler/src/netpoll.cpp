@@ -216,6 +216,7 @@ int wake_dir(poll_dir& d, bool edge, ready_chain* chain = nullptr) noexcept {
     if (chain == nullptr) {
       unpark(*p);
     } else if (fiber* f = unpark_take(*p)) {
+      if (trace_on()) trace_unpark(f);
       // unpark_take's CAS (kParked -> kEmpty) gave the fiber to us alone:
       // until the chain is pushed it is runnable but on no queue, so its
       // run-queue link `next` is ours to use.
@@ -420,6 +421,7 @@ void netpoller::interrupt() noexcept {
 int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
   epoll_event evs[kMaxEvents];
   const bool blocking = deadline_ns != 0;
+  const std::int64_t traced_since = trace_on() ? now_ns() : 0;
   timespec ts = blocking && deadline_ns != INT64_MAX ? time_until(deadline_ns) : timespec{};  // zero: do not block
   timespec* tsp = deadline_ns == INT64_MAX ? nullptr : &ts;
   int n = epoll_pwait2(epfd, evs, kMaxEvents, tsp, nullptr);
@@ -448,6 +450,7 @@ int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
     const std::uint32_t ev = evs[i].events;
     std::lock_guard lk(d->mu);
     if (d->seq != static_cast<std::uint32_t>(data)) continue;  // stale (note 1)
+    if (trace_on()) trace_io_ready(d->fd, ev);
     if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) d->hung_up.store(true, std::memory_order_relaxed);
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) woken += wake_dir(d->dir[0], true, &chain);
     if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) woken += wake_dir(d->dir[1], true, &chain);
@@ -460,6 +463,9 @@ int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
     // one else woken (a futex wake costs both cores more than it saves).
     if (chain.n > 1 || !caller_runs_one) rt.notify_work();
   }
+  count_here(blocking ? &worker_counters::netpoll_waits : &worker_counters::netpoll_polls);
+  if (woken > 0) count_here(&worker_counters::fds_ready, static_cast<std::uint64_t>(woken));
+  if (trace_on()) trace_poll(traced_since, blocking, woken, n);
   return woken;
 }
 

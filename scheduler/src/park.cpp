@@ -93,6 +93,7 @@ bool fiber_park(worker* w, wait_reason why, bool cancellable) {
   // The word stays kEmpty while we switch away; finish_switch publishes
   // kParked, or finds the permit an unpark left meanwhile (fiber.hpp).
   self->waiting = why;
+  worker_counters::bump(w->ctr.parks[w->park_kind_of(why.what)]);
   set_state(self, fiber_state::parking);
   w->switch_from_fiber(self, after_switch::park, w->find_local());
   self->waiting = {};
@@ -189,12 +190,16 @@ bool park_until(clock::time_point deadline, wait_reason why, bool cancellable) {
 
 void unpark(parker& p) noexcept {
   if (fiber* f = unpark_take(p)) {
+    if (trace_on()) trace_unpark(f);
     // Woken on a worker: its next slot, run as soon as we stop. From
     // a plain thread: the shared queue, and an idle worker is woken.
-    if (worker* w = this_worker())
+    if (worker* w = this_worker()) {
+      worker_counters::bump(w->ctr.wakes_local);
       w->push_next(f);
-    else
+    } else {
+      the_runtime()->outside.wakes_remote.fetch_add(1, std::memory_order_relaxed);
       the_runtime()->inject(f);
+    }
   }
 }
 

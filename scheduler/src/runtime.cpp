@@ -152,6 +152,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   stack_set_guard_budget(opts.guarded_stacks);
   blocking_pool_start(*rt);
   dump_signal_start(*rt);
+  trace_start(*rt);
 
   // main is an ordinary fiber, queued on worker 0 (this thread).
   struct main_closure {
@@ -178,6 +179,8 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   dump_signal_stop(*rt);
   rt->stop_watchdog();
   blocking_pool_stop(*rt);
+  trace_finish(*rt);
+  counters_save(*rt);
   g_runtime.store(nullptr, std::memory_order_release);
   rt->poll.stop();
   const bool deadlocked = rt->deadlocked.load();
@@ -200,6 +203,10 @@ runtime_stats stats() {
   if (detail::runtime* rt = detail::the_runtime()) {
     s.live_fibers = rt->live_fibers();
     s.workers = static_cast<unsigned>(rt->workers.size());
+    detail::counters_collect(*rt, s);
+    detail::blocking_pool_load(*rt, s.blocking_threads, s.blocking_queued);
+  } else {
+    detail::counters_last(s);
   }
   return s;
 }

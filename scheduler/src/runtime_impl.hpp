@@ -26,6 +26,7 @@
 #include "fiber.hpp"
 #include "netpoll.hpp"
 #include "run_queue.hpp"
+#include "trace.hpp"
 
 namespace weft::detail {
 
@@ -64,6 +65,8 @@ struct registry_shard {
 // abandon: the fiber is given up for good (shutdown.cpp): never resumed,
 // its stack and block never freed.
 enum class after_switch : std::uint8_t { none, yield, park, exit, abandon };
+static_assert(static_cast<int>(after_switch::abandon) == static_cast<int>(run_end::abandon) &&
+              static_cast<int>(after_switch::park) == static_cast<int>(run_end::park));
 
 // A worker: one OS thread running the scheduling loop (worker.cpp). Its
 // fields are grouped by who may touch them; the functions are grouped by
@@ -95,6 +98,18 @@ struct worker {
   std::uint64_t rng = 0;
   bool spinning = false;        // counted in runtime::num_spinning
   std::int64_t spin_since = 0;  // when the current spell of spinning began
+  trace_buffer* trace = nullptr;  // while tracing (trace.hpp, note 3)
+  // The park reason kind of the last wait reason text seen here: parks
+  // repeat the same few texts, so the counter's kind is mostly one compare.
+  const char* park_what = nullptr;
+  std::size_t park_kind = static_cast<std::size_t>(park_reason::other);
+  std::size_t park_kind_of(const char* what) noexcept {
+    if (what != park_what) [[unlikely]] {
+      park_what = what;
+      park_kind = static_cast<std::size_t>(classify_park(what));
+    }
+    return park_kind;
+  }
 
   // 3. Owner writes, thieves take (worker.cpp, steal).
   // LIFO slot for the fiber just made runnable here. Only the owner fills
@@ -119,6 +134,8 @@ struct worker {
   void count(std::atomic<std::uint64_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
+  // What stats() reports (trace.hpp, note 1: owner writes, relaxed).
+  worker_counters ctr;
 
   // 5. Any thread, under the structure's own lock.
   timer_heap timers;        // a migrated fiber cancels its timer from anywhere
@@ -175,6 +192,8 @@ struct runtime {
   std::vector<worker*> workers;
   inject_queue injected;
   std::atomic<std::uint64_t> outside_created{0};  // fibers spawned from plain threads
+  // Counted by threads that are not workers (fetch_add; trace.hpp note 1).
+  worker_counters outside;
 
   // Idle workers (see idle.cpp "Idle workers").
   std::mutex idle_mu;  // guards sleepers
@@ -289,6 +308,8 @@ void blocking_pool_start(runtime& rt);
 void blocking_pool_stop(runtime& rt);
 // Threads in rt's blocking pool now.
 unsigned blocking_pool_threads(runtime& rt);
+// The pool's threads and queued calls now (stats()). From anywhere.
+void blocking_pool_load(runtime& rt, unsigned& threads, std::size_t& queued);
 // After the shutdown grace: marks every blocking call still queued or
 // running as abandoned and wakes its fiber, which then abandons itself; a
 // stuck pool thread is left behind and, when its call returns, touches

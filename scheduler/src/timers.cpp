@@ -78,6 +78,7 @@ std::size_t timer_heap::fire_due(std::int64_t now) {
     fired++;
   }
   next.store(heap.empty() ? INT64_MAX : heap.front()->deadline, std::memory_order_relaxed);
+  if (fired != 0) count_here(&worker_counters::timers_fired, fired);
   return fired;
 }
 

@@ -94,6 +94,7 @@ void worker::prepare(fiber* f) {
     std::abort();
   }
   context_create(f->ctx, s, &fiber_entry);
+  worker_counters::bump(ctr.fibers_started);
 }
 
 void worker::finish_switch(fcontext_t from_ctx) noexcept {
@@ -159,7 +160,8 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
     set_state(to, fiber_state::running);
     target = &to->ctx;
   }
-  if (to != nullptr) count(runs);
+  if (to != nullptr) count(runs); else worker_counters::bump(ctr.to_loop);
+  if (trace_on()) trace_switch(*this, self, static_cast<run_end>(what), to);
   running_id.store(to != nullptr ? to->id : 0, std::memory_order_relaxed);
   current = to;
   set_running_fiber(to);
@@ -197,6 +199,7 @@ void worker::resume(fiber* f) noexcept {
   if (f->state == fiber_state::created) prepare(f);
   set_state(f, fiber_state::running);
   count(runs);
+  if (trace_on()) trace_switch(*this, nullptr, run_end::loop, f);
   running_id.store(f->id, std::memory_order_relaxed);
   current = f;
   pending_from = nullptr;
@@ -334,6 +337,12 @@ fiber* worker::find_local() noexcept {
 fiber* worker::steal() noexcept {
   const std::size_t n = rt->workers.size();
   if (n < 2) return nullptr;
+  worker_counters::bump(ctr.steal_attempts);
+  const auto took = [this](const worker* v, std::uint64_t k) {
+    worker_counters::bump(ctr.steals);
+    worker_counters::bump(ctr.fibers_stolen, k);
+    if (trace_on()) trace_steal(*this, v->index, k);
+  };
   for (int attempt = 0; attempt < 4; attempt++) {
     const std::size_t start = xorshift(rng) % n;
     for (std::size_t k = 0; k < n; k++) {
@@ -360,14 +369,17 @@ fiber* worker::steal() noexcept {
       if (fiber* f = v->queue.steal()) {
         // Take up to half of what is left, into our own deque.
         std::int64_t more = v->queue.size() / 2;
+        std::uint64_t taken = 1;
         while (more-- > 0) {
           fiber* g = v->queue.steal();
           if (g == nullptr) break;
+          taken++;
           if (!queue.push(g)) {
             rt->injected.push(g);
             break;
           }
         }
+        took(v, taken);
         return f;
       }
       // The next slot last, only on the last round, and only a fiber that
@@ -389,8 +401,10 @@ fiber* worker::steal() noexcept {
           grace_wait(stuck);
           // acq_rel: as push_next's exchange (takes over the fiber).
           if (stuck() && v->next_slot.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel,
-                                                              std::memory_order_relaxed))
+                                                              std::memory_order_relaxed)) {
+            took(v, 1);
             return seen;
+          }
         }
       }
     }

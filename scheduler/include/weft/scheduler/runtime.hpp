@@ -4,13 +4,16 @@
 // and the runtime's diagnostics. docs/api.md lists where each may be called.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <weft/scheduler/detail/spawn.hpp>
 #include <weft/scheduler/task.hpp>
@@ -58,6 +61,11 @@ struct run_options {
   // returns. The WEFT_SIGQUIT environment variable (0 or 1), when set,
   // overrides this field. See docs/diagnostics.md, "Dumps".
   bool dump_on_sigquit = true;
+  // Records an execution trace of the run into this file (Chrome
+  // trace-event JSON, for the Perfetto UI or chrome://tracing), written
+  // when run() returns. Empty: the WEFT_TRACE environment variable, or no
+  // trace. See docs/diagnostics.md.
+  std::string trace_file{};
 };
 
 struct spawn_options {
@@ -209,6 +217,79 @@ auto blocking(F&& f) -> std::invoke_result_t<F&> {
   return fr.get();
 }
 
+// What a parked fiber waited for, in kinds (the counters' parks_*):
+// chan (send, receive), select, sync (mutex, rwmutex, cond, wait_group,
+// semaphore, once), sleep, io (a socket or fd), blocking (a weft::blocking
+// call), join (task::join), other.
+enum class park_reason : std::uint8_t { chan, select, sync, sleep, io, blocking, join, other };
+inline constexpr std::size_t park_reason_count = 8;
+// The kind's name as the counters print it ("chan", "select", ...).
+constexpr const char* park_reason_name(park_reason r) noexcept {
+  constexpr const char* names[park_reason_count] = {"chan", "select", "sync", "sleep", "io", "blocking", "join", "other"};
+  return names[static_cast<std::size_t>(r)];
+}
+
+// The scheduler's event counts, of one worker or summed over all (and the
+// threads that are not workers). Always on; docs/diagnostics.md says what
+// each means.
+struct scheduler_counters {
+  std::uint64_t fibers_created = 0;  // spawned (from a worker, or in total from anywhere)
+  std::uint64_t fibers_started = 0;  // first runs
+  std::uint64_t fibers_exited = 0;   // ended (or abandoned)
+  std::uint64_t resumes = 0;         // switches into a fiber
+  std::uint64_t switches = 0;        // context switches: into a fiber, or back to the scheduling loop
+  std::uint64_t steal_attempts = 0;  // rounds of looking into other workers' queues
+  std::uint64_t steals = 0;          // rounds that took a fiber from another worker
+  std::uint64_t fibers_stolen = 0;   // fibers so taken (a steal takes up to half a queue)
+  std::array<std::uint64_t, park_reason_count> parks{};  // suspensions, by park_reason
+  std::uint64_t wakes_local = 0;     // parked fibers woken from a worker (into its next slot)
+  std::uint64_t wakes_remote = 0;    // parked fibers woken from a plain thread (shared queue)
+  std::uint64_t futex_sleeps = 0;    // a worker slept on its futex (found no work)
+  std::uint64_t futex_wakes = 0;     // a sleeping worker woken through its futex
+  std::uint64_t poller_interrupts = 0;  // a worker blocked in epoll_wait interrupted (eventfd)
+  std::uint64_t timers_fired = 0;    // sleeps and timed waits whose deadline fired
+  std::uint64_t blocking_calls = 0;  // weft::blocking calls from fibers
+  std::uint64_t netpoll_polls = 0;   // non-blocking epoll_waits
+  std::uint64_t netpoll_waits = 0;   // blocking epoll_waits (a worker idle in the poller)
+  std::uint64_t fds_ready = 0;       // fibers the poller woke (their fd became ready)
+
+  std::uint64_t parks_of(park_reason r) const noexcept { return parks[static_cast<std::size_t>(r)]; }
+  std::uint64_t parks_total() const noexcept {
+    std::uint64_t t = 0;
+    for (std::uint64_t p : parks) t += p;
+    return t;
+  }
+  scheduler_counters& operator+=(const scheduler_counters& o) noexcept;
+};
+
+// Calls f(name, value) for every counter of c, in declaration order, the
+// parks as "parks_<kind>" (the names weft-bench prints).
+template <class F>
+void for_each_counter(const scheduler_counters& c, F&& f) {
+  f("fibers_created", c.fibers_created);
+  f("fibers_started", c.fibers_started);
+  f("fibers_exited", c.fibers_exited);
+  f("resumes", c.resumes);
+  f("switches", c.switches);
+  f("steal_attempts", c.steal_attempts);
+  f("steals", c.steals);
+  f("fibers_stolen", c.fibers_stolen);
+  for (std::size_t i = 0; i < park_reason_count; i++) {
+    const std::string name = std::string("parks_") + park_reason_name(static_cast<park_reason>(i));
+    f(name.c_str(), c.parks[i]);
+  }
+  f("wakes_local", c.wakes_local);
+  f("wakes_remote", c.wakes_remote);
+  f("futex_sleeps", c.futex_sleeps);
+  f("futex_wakes", c.futex_wakes);
+  f("poller_interrupts", c.poller_interrupts);
+  f("timers_fired", c.timers_fired);
+  f("blocking_calls", c.blocking_calls);
+  f("netpoll_polls", c.netpoll_polls);
+  f("netpoll_waits", c.netpoll_waits);
+  f("fds_ready", c.fds_ready);
+}
+
 // Runtime statistics, for tests and diagnostics.
 struct runtime_stats {
   std::size_t live_fibers = 0;     // fibers created and not yet finished
@@ -216,8 +297,17 @@ struct runtime_stats {
   std::size_t stacks_pooled = 0;   // released stacks kept for reuse
   std::size_t stack_slabs = 0;     // slab mappings made so far
   unsigned workers = 0;            // of the running runtime, or 0
+  // The counters of the running runtime, or once run() has returned those
+  // of the last run (until the next run starts): in total, and per worker
+  // (per_worker[i] is worker i's; the total also holds what threads that
+  // are not workers counted).
+  scheduler_counters total{};
+  std::vector<scheduler_counters> per_worker{};
+  unsigned blocking_threads = 0;   // weft::blocking pool threads now (running runtime only)
+  std::size_t blocking_queued = 0; // blocking calls waiting for a pool thread now (likewise)
 };
-// A snapshot of the statistics. From anywhere.
+// A snapshot of the statistics; counters are sampled while they change, so
+// a sum may be a few events behind. From anywhere.
 [[nodiscard]] runtime_stats stats();
 
 // Prints every fiber that has parked at least once to stderr: its id,

@@ -75,6 +75,30 @@ TEST(stack_pool, works_from_many_threads) {
   for (auto& t : ts) t.join();
 }
 
+TEST(stack_pool, stacks_beyond_the_thread_cache_come_back_from_the_shared_list) {
+  // More than a thread's cache holds (64), so most go to the shared list.
+  std::vector<detail::stack> v;
+  for (int i = 0; i < 300; i++) v.push_back(detail::stack_allocate(28 * 1024));
+  const auto mid = detail::stack_pool_stats();
+  std::set<std::byte*> first;
+  for (auto& s : v) first.insert(s.base);
+  // Each released stack is written to (as a fiber would), then released.
+  for (auto& s : v) {
+    s.top()[-100] = std::byte{1};
+    detail::stack_release(s);
+  }
+  std::set<std::byte*> again;
+  for (int i = 0; i < 300; i++) {
+    detail::stack s = detail::stack_allocate(28 * 1024);
+    EXPECT_EQ(s.size, 28u * 1024);
+    again.insert(s.base);
+    v[static_cast<std::size_t>(i)] = s;
+  }
+  EXPECT_EQ(again, first) << "every released stack is reused, none lost or handed out twice";
+  EXPECT_EQ(detail::stack_pool_stats().slabs, mid.slabs) << "no slab mapped while stacks were pooled";
+  for (auto& s : v) detail::stack_release(s);
+}
+
 // Whether the kernel can read the byte at p: write(2) from it into a pipe
 // fails with EFAULT on a guard page instead of raising SIGSEGV.
 bool kernel_can_read(int fd[2], const std::byte* p) {

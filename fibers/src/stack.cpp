@@ -20,6 +20,11 @@
 #include <new>
 #include <vector>
 
+#include <weft/fibers/detail/context.hpp>  // WEFT_ASAN
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define WEFT_VALGRIND 1
@@ -71,9 +76,27 @@ struct carve_range {
   std::byte* guard_end = nullptr;
 };
 
+// A released stack on its class's free list, written into the stack's own
+// top bytes: that page is resident already (the stack's fiber ran on it),
+// so the list grows without allocating (an allocation under p.mu could be
+// an mmap under it) and without faulting in a page.
+struct free_node {
+  stack s;
+  free_node* next;
+};
+
+free_node* make_node(const stack& s) {
+  std::byte* at = s.top() - sizeof(free_node);
+#if WEFT_ASAN
+  // An exited fiber's frames may have left redzones poisoned up here.
+  ASAN_UNPOISON_MEMORY_REGION(at, sizeof(free_node));
+#endif
+  return ::new (at) free_node{s, nullptr};
+}
+
 struct size_class {
   std::size_t size = 0;
-  std::vector<stack> free;          // LIFO: back is the most recently released
+  free_node* free = nullptr;        // LIFO: the most recently released first
   carve_range carve;                // the slab being carved
   std::vector<carve_range> spare;   // slabs mapped by racing threads, not yet carved
 };
@@ -219,9 +242,9 @@ stack allocate_fresh(pool& p, std::size_t size) {
     std::lock_guard lk(p.mu);
     size_class& c = class_for(p, size);
     stack s;
-    if (!c.free.empty()) {
-      s = c.free.back();
-      c.free.pop_back();
+    if (free_node* f = c.free) {
+      s = f->s;
+      c.free = f->next;
       p.pooled--;
       return s;
     }
@@ -278,8 +301,11 @@ void on_handout([[maybe_unused]] stack& s) {
 
 void release_to_pool(stack s) {
   pool& p = the_pool();
+  free_node* n = make_node(s);
   std::lock_guard lk(p.mu);
-  class_for(p, s.size).free.push_back(s);
+  size_class& c = class_for(p, s.size);
+  n->next = c.free;
+  c.free = n;
   p.pooled++;
 }
 

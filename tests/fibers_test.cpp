@@ -1,7 +1,9 @@
 // The fibers layer: stacks and fiber-local storage.
 
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <thread>
 #include <vector>
@@ -71,6 +73,100 @@ TEST(stack_pool, works_from_many_threads) {
       }
     });
   for (auto& t : ts) t.join();
+}
+
+TEST(stack_pool, stacks_beyond_the_thread_cache_come_back_from_the_shared_list) {
+  // More than a thread's cache holds (64), so most go to the shared list.
+  std::vector<detail::stack> v;
+  for (int i = 0; i < 300; i++) v.push_back(detail::stack_allocate(28 * 1024));
+  const auto mid = detail::stack_pool_stats();
+  std::set<std::byte*> first;
+  for (auto& s : v) first.insert(s.base);
+  // Each released stack is written to (as a fiber would), then released.
+  for (auto& s : v) {
+    s.top()[-100] = std::byte{1};
+    detail::stack_release(s);
+  }
+  std::set<std::byte*> again;
+  for (int i = 0; i < 300; i++) {
+    detail::stack s = detail::stack_allocate(28 * 1024);
+    EXPECT_EQ(s.size, 28u * 1024);
+    again.insert(s.base);
+    v[static_cast<std::size_t>(i)] = s;
+  }
+  EXPECT_EQ(again, first) << "every released stack is reused, none lost or handed out twice";
+  EXPECT_EQ(detail::stack_pool_stats().slabs, mid.slabs) << "no slab mapped while stacks were pooled";
+  for (auto& s : v) detail::stack_release(s);
+}
+
+// Whether the kernel can read the byte at p: write(2) from it into a pipe
+// fails with EFAULT on a guard page instead of raising SIGSEGV.
+bool kernel_can_read(int fd[2], const std::byte* p) {
+  const ssize_t w = ::write(fd[1], p, 1);
+  if (w != 1) return false;
+  char c;
+  return ::read(fd[0], &c, 1) == 1;
+}
+
+TEST(stack_pool, every_stack_of_a_fresh_slab_has_a_working_guard) {
+  int fd[2];
+  ASSERT_EQ(::pipe(fd), 0);
+  // A size no other test uses: every stack comes from fresh slabs, several
+  // of them (a slab holds about 8 MiB / 44 KiB = 186).
+  const auto before = detail::stack_pool_stats();
+  std::vector<detail::stack> v;
+  for (int i = 0; i < 500; i++) v.push_back(detail::stack_allocate(40 * 1024));
+  const auto after = detail::stack_pool_stats();
+  std::size_t guarded = 0;
+  for (auto& s : v) {
+    EXPECT_TRUE(kernel_can_read(fd, s.base));
+    EXPECT_TRUE(kernel_can_read(fd, s.top() - 1));
+    if (!s.guarded) continue;
+    guarded++;
+    errno = 0;
+    EXPECT_FALSE(kernel_can_read(fd, s.base - 1)) << "stack " << &s - v.data() << " has no guard page";
+    EXPECT_EQ(errno, EFAULT);
+    EXPECT_FALSE(kernel_can_read(fd, s.base - 4096));
+    EXPECT_TRUE(detail::stack_guard_hit(s.base - 1));
+  }
+  EXPECT_EQ(guarded, v.size()) << "the default budget guards every stack";
+  const std::size_t slabs = after.slabs - before.slabs;
+  EXPECT_GE(slabs, 3u);
+  if (after.bulk_guards) {
+    // No system call per stack: one per slab.
+    EXPECT_LE(after.guard_syscalls - before.guard_syscalls, slabs);
+  }
+  for (auto& s : v) detail::stack_release(s);
+  ::close(fd[0]);
+  ::close(fd[1]);
+}
+
+TEST(stack_pool, threads_carving_fresh_slabs_at_once_get_distinct_guarded_stacks) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 300;
+  std::vector<std::vector<detail::stack>> got(kThreads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; t++)
+    ts.emplace_back([&got, t] {
+      for (int i = 0; i < kEach; i++) {
+        detail::stack s = detail::stack_allocate(36 * 1024);  // a size of its own
+        s.top()[-1] = std::byte{7};
+        s.base[detail::kCanaryBytes] = std::byte{7};
+        got[static_cast<std::size_t>(t)].push_back(s);
+      }
+    });
+  for (auto& t : ts) t.join();
+  std::set<std::byte*> bases;
+  for (auto& g : got)
+    for (auto& s : g) {
+      bases.insert(s.base);
+      EXPECT_TRUE(s.guarded);
+      EXPECT_TRUE(detail::stack_guard_hit(s.base - 1));
+      EXPECT_FALSE(detail::stack_guard_hit(s.base));
+    }
+  EXPECT_EQ(bases.size(), static_cast<std::size_t>(kThreads * kEach));
+  for (auto& g : got)
+    for (auto& s : g) detail::stack_release(s);
 }
 
 TEST(stack_pool, canary_detects_writes_to_the_bottom_of_an_unguarded_stack) {

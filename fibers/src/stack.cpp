@@ -1,11 +1,15 @@
 // Stack slabs and the LIFO stack pool. Design notes in
 // weft/fibers/detail/stack.hpp.
 //
-// Lock order: pool.mu is a leaf lock (nothing is acquired while holding it).
+// Lock order: pool.mu is a leaf lock (nothing is acquired while holding
+// it), and no system call is made while holding it: a new slab is mapped
+// and guarded between two critical sections (allocate_fresh).
 
 #include <weft/fibers/detail/stack.hpp>
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +20,11 @@
 #include <new>
 #include <vector>
 
+#include <weft/fibers/detail/context.hpp>  // WEFT_ASAN
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define WEFT_VALGRIND 1
@@ -40,12 +49,17 @@ constexpr std::size_t kCacheStacks = 64;
 constexpr std::size_t kCacheClasses = 2;
 // Default number of mprotect guards: ~40k map entries at two per stack.
 constexpr std::size_t kMprotectGuards = 20000;
+// Ranges per process_madvise call (the kernel's limit is IOV_MAX, 1024).
+constexpr std::size_t kIovBatch = 256;
 
+// A slab is `bytes / slot` slots of `slot` bytes: the lowest page of a
+// slot is its stack's guard page (or, past the guard budget, unused
+// address space), the rest the stack. Slots [0, guarded) have a guard.
 struct slab {
   std::byte* base;
   std::size_t bytes;
-  std::size_t slot;  // stack size plus guard page
-  bool guarded;
+  std::size_t slot;
+  std::size_t guarded;
 };
 
 // Append-only registry read by the signal handler: entries [0, count) are
@@ -54,12 +68,45 @@ struct slab {
 std::array<slab, kMaxSlabs> g_slabs;
 std::atomic<std::size_t> g_slab_count{0};
 
+// Slots of a slab not yet handed out: [next, end); those below guard_end
+// have a guard page.
+struct carve_range {
+  std::byte* next = nullptr;
+  std::byte* end = nullptr;
+  std::byte* guard_end = nullptr;
+};
+
+// A released stack on its class's free list, written into the stack's own
+// top bytes: that page is resident already (the stack's fiber ran on it),
+// so the list grows without allocating (an allocation under p.mu could be
+// an mmap under it) and without faulting in a page.
+struct free_node {
+  stack s;
+  free_node* next;
+};
+
+free_node* make_node(const stack& s) {
+  std::byte* at = s.top() - sizeof(free_node);
+#if WEFT_ASAN
+  // An exited fiber's frames may have left redzones poisoned up here.
+  ASAN_UNPOISON_MEMORY_REGION(at, sizeof(free_node));
+#endif
+  return ::new (at) free_node{s, nullptr};
+}
+
 struct size_class {
   std::size_t size = 0;
-  std::vector<stack> free;  // LIFO: back is the most recently released
-  std::byte* carve = nullptr;  // next unused slot of the current slab
-  std::byte* carve_end = nullptr;
-  bool carve_guarded = false;
+  free_node* free = nullptr;        // LIFO: the most recently released first
+  carve_range carve;                // the slab being carved
+  std::vector<carve_range> spare;   // slabs mapped by racing threads, not yet carved
+};
+
+// Whether the kernel takes guard markers, and how: learnt on the first slab.
+enum class guard_mode : std::uint8_t {
+  unknown,
+  bulk,      // one process_madvise(MADV_GUARD_INSTALL) per slab
+  markers,   // one madvise(MADV_GUARD_INSTALL) per stack
+  mprotect,  // one mprotect(PROT_NONE) per stack, two map entries each
 };
 
 struct pool {
@@ -68,12 +115,13 @@ struct pool {
   // At most this many guarded stacks; SIZE_MAX: every stack if the kernel
   // has guard markers, else kMprotectGuards.
   std::size_t guard_budget = SIZE_MAX;
-  // Whether the kernel takes MADV_GUARD_INSTALL: -1 not yet known, 0 no,
-  // 1 yes.
-  int guard_markers = -1;
-  std::size_t guarded = 0;
-  std::size_t unguarded = 0;
+  guard_mode mode = guard_mode::unknown;
+  // Guard pages installed or being installed (counted against the budget).
+  std::size_t guard_slots = 0;
+  std::size_t guarded = 0;    // stacks handed out with a guard, ever
+  std::size_t unguarded = 0;  // ... and without
   std::size_t pooled = 0;
+  std::size_t guard_syscalls = 0;
 };
 
 // Stacks handed out and not yet released (statistics only: relaxed).
@@ -97,6 +145,7 @@ thread_local thread_cache t_cache;
 
 std::size_t round_to_page(std::size_t n) { return (n + kPage - 1) / kPage * kPage; }
 
+// Requires p.mu. The reference is valid until p.mu is released.
 size_class& class_for(pool& p, std::size_t size) {
   for (auto& c : p.classes)
     if (c.size == size) return c;
@@ -108,56 +157,139 @@ size_class& class_for(pool& p, std::size_t size) {
 // How many guarded stacks p may have now. Requires p.mu.
 std::size_t guard_limit(const pool& p) {
   if (p.guard_budget != SIZE_MAX) return p.guard_budget;
-  return p.guard_markers != 0 ? SIZE_MAX : kMprotectGuards;
+  return p.mode != guard_mode::mprotect ? SIZE_MAX : kMprotectGuards;
 }
 
-// Maps a new slab for class `c`. Requires p.mu.
-void map_slab(pool& p, size_class& c) {
-  const bool guard = p.guarded < guard_limit(p);
-  const std::size_t slot = c.size + (guard ? kPage : 0);
+// Hands out the next slot of c's slabs, if any is left. Requires p.mu.
+bool carve(pool& p, size_class& c, stack& out) {
+  while (c.carve.next == c.carve.end) {
+    if (c.spare.empty()) return false;
+    c.carve = c.spare.back();
+    c.spare.pop_back();
+  }
+  std::byte* slot = c.carve.next;
+  c.carve.next += c.size + kPage;
+  out = stack{slot + kPage, c.size, slot < c.carve.guard_end};
+  (out.guarded ? p.guarded : p.unguarded)++;
+  return true;
+}
+
+// Installs guard pages at the first page of `n` slots from `base`, `slot`
+// bytes apart, in the cheapest way the kernel allows; `mode` is what is
+// known of it and is updated with what was learnt. Returns how many slots
+// (a prefix) got a guard; adds the system calls made to *calls. Takes no
+// lock.
+std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, guard_mode& mode, std::size_t* calls) {
+  if (n == 0) return 0;
+  const bool learning = mode == guard_mode::unknown;
+  if (mode == guard_mode::unknown || mode == guard_mode::bulk) {
+    // A guard marker per range costs ~0.7 us of kernel time whichever way
+    // it is asked for; one call per slab saves the syscall entry per stack
+    // and its share of the address-space lock. process_madvise accepts any
+    // advice for the calling process itself since Linux 6.13 (before, it
+    // fails with EINVAL and we fall back below). The pidfd is opened per
+    // slab: a cached one would name the parent after fork().
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+    bool ok = pidfd >= 0;
+    std::array<iovec, kIovBatch> iov;
+    std::size_t done = 0;
+    while (ok && done < n) {
+      const std::size_t k = std::min(kIovBatch, n - done);
+      for (std::size_t i = 0; i < k; i++) iov[i] = iovec{base + (done + i) * slot, kPage};
+      const long r = syscall(SYS_process_madvise, pidfd, iov.data(), k, MADV_GUARD_INSTALL, 0u);
+      ++*calls;
+      if (r <= 0) ok = false;
+      else done += static_cast<std::size_t>(r) / kPage;  // a short count: go on after it
+    }
+    if (pidfd >= 0) close(pidfd);
+    if (ok) {
+      mode = guard_mode::bulk;
+      return n;
+    }
+    if (mode == guard_mode::bulk) return done;  // worked before: out of memory now
+    mode = guard_mode::markers;  // not in bulk; try one at a time
+  }
+  std::size_t i = 0;
+  if (mode == guard_mode::markers) {
+    for (; i < n; i++) {
+      ++*calls;
+      if (madvise(base + i * slot, kPage, MADV_GUARD_INSTALL) != 0) break;
+    }
+    if (i == n) return n;
+    if (i > 0 || !learning) return i;  // markers work; the kernel refused more
+    mode = guard_mode::mprotect;
+  }
+  for (; i < n; i++) {
+    ++*calls;
+    // Fails when the process is out of map entries: the rest get canaries.
+    if (mprotect(base + i * slot, kPage, PROT_NONE) != 0) break;
+  }
+  return i;
+}
+
+// The slow path of stack_allocate: no free stack and nothing left to carve
+// in class `size`. Reserves guard budget under p.mu, maps and guards a slab
+// without it, then publishes the slab and carves from it under p.mu again.
+// Another thread may have done the same meanwhile; its slab and ours are
+// both kept (the later one as a spare range).
+stack allocate_fresh(pool& p, std::size_t size) {
+  const std::size_t slot = size + kPage;
   const std::size_t n = std::max<std::size_t>(1, kSlabBytes / slot);
   const std::size_t bytes = n * slot;
-  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) throw std::bad_alloc();
-  // One fiber touches one 4 KiB page; a transparent huge page would make
-  // that 2 MiB.
-  madvise(m, bytes, MADV_NOHUGEPAGE);
-  auto* base = static_cast<std::byte*>(m);
-  const std::size_t idx = g_slab_count.load(std::memory_order_relaxed);
-  if (idx == kMaxSlabs) {
-    munmap(m, bytes);
+  std::size_t want;
+  guard_mode mode;
+  {
+    std::lock_guard lk(p.mu);
+    size_class& c = class_for(p, size);
+    stack s;
+    if (free_node* f = c.free) {
+      s = f->s;
+      c.free = f->next;
+      p.pooled--;
+      return s;
+    }
+    if (carve(p, c, s)) return s;
+    if (g_slab_count.load(std::memory_order_relaxed) == kMaxSlabs) throw std::bad_alloc();
+    const std::size_t limit = guard_limit(p);
+    want = p.guard_slots < limit ? std::min(n, limit - p.guard_slots) : 0;
+    p.guard_slots += want;
+    mode = p.mode;
+  }
+  void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) {
+    std::lock_guard lk(p.mu);
+    p.guard_slots -= want;
     throw std::bad_alloc();
   }
-  g_slabs[idx] = slab{base, bytes, slot, guard};
+  auto* base = static_cast<std::byte*>(m);
+  // One fiber touches one 4 KiB page; a transparent huge page would make
+  // that 2 MiB.
+  madvise(base, bytes, MADV_NOHUGEPAGE);
+  std::size_t calls = 0;
+  const std::size_t guarded = install_guards(base, slot, want, mode, &calls);
+  std::unique_lock lk(p.mu);
+  p.guard_slots -= want - guarded;
+  p.guard_syscalls += calls;
+  // The mode only moves towards the slower mechanisms (unknown < bulk <
+  // markers < mprotect): a thread that learnt less does not undo it.
+  if (mode > p.mode) p.mode = mode;
+  const std::size_t idx = g_slab_count.load(std::memory_order_relaxed);
+  if (idx == kMaxSlabs) {  // lost a race for the registry's last entry
+    lk.unlock();
+    munmap(base, bytes);
+    throw std::bad_alloc();
+  }
+  g_slabs[idx] = slab{base, bytes, slot, guarded};
   // Release: publishes g_slabs[idx] to stack_guard_hit()'s acquire load.
   g_slab_count.store(idx + 1, std::memory_order_release);
-  c.carve = base;
-  c.carve_end = base + bytes;
-  c.carve_guarded = guard;
-}
-
-stack carve(pool& p, size_class& c) {
-  if (c.carve == c.carve_end) map_slab(p, c);
-  const bool guard = c.carve_guarded;
-  std::byte* slot = c.carve;
-  c.carve += c.size + (guard ? kPage : 0);
-  stack s{slot + (guard ? kPage : 0), c.size, guard};
-  if (guard) {
-    // A guard marker (Linux 6.13+) is one page-table entry: ~0.8 us here
-    // against ~3 us for mprotect, which also splits the slab's mapping
-    // (two map entries per stack, hence the budget).
-    if (p.guard_markers != 0) {
-      const bool ok = madvise(slot, kPage, MADV_GUARD_INSTALL) == 0;
-      if (p.guard_markers == -1) p.guard_markers = ok ? 1 : 0;
-      if (!ok && p.guarded >= guard_limit(p)) s.guarded = false;  // the mprotect limit applies now
-    }
-    if (p.guard_markers == 0 && s.guarded && mprotect(slot, kPage, PROT_NONE) != 0) {
-      // Out of map entries after all: fall back to a canary.
-      s.guarded = false;
-    }
-  }
-  (s.guarded ? p.guarded : p.unguarded)++;
+  size_class& c = class_for(p, size);
+  const carve_range r{base, base + bytes, base + guarded * slot};
+  if (c.carve.next == c.carve.end)
+    c.carve = r;
+  else
+    c.spare.push_back(r);
+  stack s;
+  if (!carve(p, c, s)) std::abort();  // unreachable: r has n >= 1 slots
   return s;
 }
 
@@ -169,8 +301,11 @@ void on_handout([[maybe_unused]] stack& s) {
 
 void release_to_pool(stack s) {
   pool& p = the_pool();
+  free_node* n = make_node(s);
   std::lock_guard lk(p.mu);
-  class_for(p, s.size).free.push_back(s);
+  size_class& c = class_for(p, s.size);
+  n->next = c.free;
+  c.free = n;
   p.pooled++;
 }
 
@@ -191,19 +326,7 @@ stack stack_allocate(std::size_t size) {
       return s;
     }
   }
-  pool& p = the_pool();
-  stack s;
-  {
-    std::lock_guard lk(p.mu);
-    size_class& c = class_for(p, size);
-    if (!c.free.empty()) {
-      s = c.free.back();
-      c.free.pop_back();
-      p.pooled--;
-    } else {
-      s = carve(p, c);
-    }
-  }
+  stack s = allocate_fresh(the_pool(), size);
   g_in_use.fetch_add(1, std::memory_order_relaxed);
   on_handout(s);
   return s;
@@ -237,6 +360,8 @@ stack_stats stack_pool_stats() {
   st.slabs = g_slab_count.load(std::memory_order_relaxed);
   st.guarded = p.guarded;
   st.unguarded = p.unguarded;
+  st.guard_syscalls = p.guard_syscalls;
+  st.bulk_guards = p.mode == guard_mode::bulk;
   return st;
 }
 
@@ -248,13 +373,13 @@ void stack_set_guard_budget(std::size_t stacks) {
 
 bool stack_guard_hit(const void* addr) {
   auto* a = static_cast<const std::byte*>(addr);
-  // Acquire: pairs with map_slab's release store of the count.
+  // Acquire: pairs with allocate_fresh's release store of the count.
   const std::size_t n = g_slab_count.load(std::memory_order_acquire);
   for (std::size_t i = 0; i < n; i++) {
     const slab& s = g_slabs[i];
     if (a < s.base || a >= s.base + s.bytes) continue;
-    if (!s.guarded) return false;
-    return static_cast<std::size_t>(a - s.base) % s.slot < kPage;
+    const auto off = static_cast<std::size_t>(a - s.base);
+    return off / s.slot < s.guarded && off % s.slot < kPage;
   }
   return false;
 }

@@ -2,18 +2,25 @@
 //
 // Design notes
 // 1. A stack is [base, base + size): the fiber's frames grow down from the
-//    top. Below base lies either a PROT_NONE guard page (while the mapping
-//    budget lasts) or, beyond the budget, nothing: the lowest word of the
-//    stack holds a canary that the switch path checks.
+//    top. The page below base is its guard page (a guard marker, or
+//    PROT_NONE) while the guard budget lasts; beyond it that page is unused
+//    address space and the lowest kCanaryBytes of the stack are a canary
+//    that the switch path checks.
 // 2. Stacks come from slabs: one mmap(MAP_NORESERVE) holds many stacks, so
 //    a million fibers need thousands of mappings rather than a million
-//    (vm.max_map_count is 65,530 here). Each guard page splits its slab's
-//    mapping, costing two map entries per stack; the guard budget caps that.
+//    (vm.max_map_count is 65,530 here). Guards are installed when a slab is
+//    mapped, for all its stacks at once (one process_madvise call where the
+//    kernel allows it), never when a stack is handed out. An mprotect guard
+//    splits its slab's mapping, costing two map entries per stack; the
+//    guard budget caps that.
 // 3. Released stacks are reused LIFO, first from a small per-thread cache and
 //    then from a global list: a recently freed stack is already faulted in
 //    and still warm in cache, while touching a fresh page costs ~1.6 us.
 // 4. Slabs are never unmapped: the registry of slabs is append-only so that
 //    the SIGSEGV handler can read it without locks.
+// 5. The pool's lock is never held across a system call: a thread that
+//    needs a new slab reserves guard budget under the lock, maps and guards
+//    the slab without it, and publishes it under the lock again.
 #pragma once
 
 #include <cstddef>
@@ -26,7 +33,7 @@ inline constexpr std::size_t kCanaryBytes = 64;
 struct stack {
   std::byte* base = nullptr;  // lowest usable byte
   std::size_t size = 0;       // usable bytes
-  bool guarded = false;       // a PROT_NONE page lies just below base
+  bool guarded = false;       // a guard page lies just below base
 
   std::byte* top() const { return base + size; }
   explicit operator bool() const { return base != nullptr; }
@@ -58,6 +65,8 @@ struct stack_stats {
   std::size_t slabs = 0;         // slab mappings made
   std::size_t guarded = 0;       // stacks with a guard page
   std::size_t unguarded = 0;     // stacks protected by a canary only
+  std::size_t guard_syscalls = 0;  // system calls made to install guard pages
+  bool bulk_guards = false;      // guards go in with one call per slab
 };
 stack_stats stack_pool_stats();
 

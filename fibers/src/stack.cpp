@@ -183,8 +183,8 @@ std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, gua
   if (n == 0) return 0;
   const bool learning = mode == guard_mode::unknown;
   if (mode == guard_mode::unknown || mode == guard_mode::bulk) {
-    // A guard marker per range costs ~0.7 us of kernel time whichever way
-    // it is asked for; one call per slab saves the syscall entry per stack
+    // A guard marker per range costs the same kernel work whichever way it
+    // is asked for; one call per slab saves the syscall entry per stack
     // and its share of the address-space lock. process_madvise accepts any
     // advice for the calling process itself since Linux 6.13 (before, it
     // fails with EINVAL and we fall back below). The pidfd is opened per

@@ -39,6 +39,8 @@
 //    but the stuck ones. If some are stuck the pool is orphaned instead of
 //    deleted, and the last stuck thread to leave deletes it: a late return
 //    never touches freed memory, even while another runtime runs.
+// 5. Lock order: the pool's mu before a job's mu (blocking_pool_abandon
+//    holds both); thread_main and run_blocking never hold both at once.
 
 #include <algorithm>
 #include <condition_variable>
@@ -248,8 +250,8 @@ void run_blocking(void (*fn)(void*), void* arg) {
     // unclaimed one starts a thread or is left to the monitor.
     if (bp->unclaimed() == 0) {
       if (bp->idle > 0) bp->cv.notify_one();
-    } else if (bp->should_grow(now_ns())) {
-      bp->count_start(now_ns());
+    } else if (const std::int64_t now = now_ns(); bp->should_grow(now)) {
+      bp->count_start(now);
       grow = true;
     } else if (!bp->monitor_started) {
       bp->monitor_started = true;

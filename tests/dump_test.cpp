@@ -9,7 +9,10 @@
 
 #include <gmock/gmock.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "test_util.hpp"
 
@@ -151,6 +154,49 @@ TEST_P(dump, dumps_while_fibers_move) {
 }
 
 INSTANTIATE_TEST_SUITE_P(workers, dump, WEFT_WORKER_COUNTS);
+
+// A fiber that has never parked or yielded (here a CPU loop, the case a
+// dump is most wanted for) is listed as running on its worker; fibers
+// queued that have never run are counted. One worker, dumped from a plain
+// thread while the loop holds it.
+TEST(dump_unregistered, a_fiber_that_never_parked_is_listed_running) {
+  std::atomic<std::uint64_t> spinner_id{0};
+  std::atomic<bool> seen{false};
+  std::string found;
+  run(
+      [&] {
+        auto done = make_chan<int>(1);
+        go([&, done] {
+          // Three fibers queued behind us, that cannot run while we spin.
+          for (int i = 0; i < 3; i++) go([] {});
+          spinner_id.store(this_fiber::id(), std::memory_order_release);
+          // Bounded: a dump that never lists us must not hang the test.
+          const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+          while (!seen.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < limit) {
+          }
+          done.send(1);
+        });
+        std::thread dumper([&] {
+          std::uint64_t id = 0;
+          while ((id = spinner_id.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
+          for (int attempt = 0; attempt < 200 && found.empty(); attempt++) {
+            ::testing::internal::CaptureStderr();
+            dump_fibers();
+            const std::string out = ::testing::internal::GetCapturedStderr();
+            if (entry_of(out, id).find("[running on worker 0") != std::string::npos) found = out;
+          }
+          seen.store(true, std::memory_order_release);
+        });
+        done.recv();
+        dumper.join();
+      },
+      run_options{.workers = 1});
+  ASSERT_FALSE(found.empty()) << "the spinning fiber was never listed as running";
+  EXPECT_THAT(found, HasSubstr("has not parked yet]: spawned at ")) << found;
+  EXPECT_THAT(found, HasSubstr("dump_test.cpp:")) << found;
+  EXPECT_THAT(found, HasSubstr("(and about 3 fibers queued that have not run yet")) << found;
+}
+
 
 // The SIGQUIT handler is taken while run() runs and given back after.
 TEST(dump_signal, installed_during_run_and_restored_after) {

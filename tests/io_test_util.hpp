@@ -203,8 +203,10 @@ inline bool ipv6_loopback_available() {
   return ok;
 }
 
-// A hang is reported, not waited out: SIGALRM prints the test's name and the
-// fiber dump, then aborts (a second alarm aborts if the dump itself hangs).
+// A hang is reported, not waited out: SIGALRM prints the test's name and
+// raises SIGQUIT, whose handler (the runtime's, while one runs) prints the
+// fiber dump from its own thread and ends the process; a second alarm
+// aborts if that hangs. (dump_fibers() itself is not async-signal-safe.)
 // An alarm, not a watchdog thread: a thread that never used weft would make
 // the deadlock detector wait 2 s instead of 100 ms (scheduler/src/deadlock.cpp).
 inline char g_hung_test[256];
@@ -218,8 +220,8 @@ extern "C" inline void on_hang(int) {
     [[maybe_unused]] const ssize_t w = ::write(2, msg, static_cast<std::size_t>(n));
   }
   ::alarm(10);
-  weft::dump_fibers();
-  std::abort();
+  ::raise(SIGQUIT);
+  for (;;) ::pause();
 }
 
 class hang_guard {

@@ -32,6 +32,8 @@ void yield() {
   // polling with yield must not starve this worker's timers).
   if (to == nullptr && w->fire_timers()) to = w->find_local();
   if (to == nullptr) return;
+  // A fiber that yields is listed by dumps from now on (fiber.hpp).
+  if (self->shard == nullptr) detail::registry_add(w->registry, self);
   w->switch_from_fiber(self, detail::after_switch::yield, to);
   w = detail::this_worker();
   if (w->rt->cancelling.load(std::memory_order_relaxed)) detail::cancel_current(w);

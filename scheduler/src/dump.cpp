@@ -40,7 +40,15 @@
 //    (dump_world::still) and a failing process_vm_readv (a seccomp filter
 //    may forbid it) falls back to plain reads.
 // 3. A fiber that is running now is shown as running on its worker,
-//    without frames: its stack changes under any reader.
+//    without frames: its stack changes under any reader. A fiber joins the
+//    registry when it first parks or yields (fiber.hpp), so one running
+//    that has done neither (a CPU loop, a raw blocking syscall) is not in
+//    it: the dump finds it through its worker's `current`, copied with
+//    process_vm_readv like the fields of note 2b (its block may be freed
+//    meanwhile: the copy then fails or is stale, and the worker's
+//    running_id, read after it, must still name it). The fibers left, that
+//    are queued and have never run, have no frames: they are counted, not
+//    listed (runtime::live_fibers less the fibers listed).
 // 4. The unwinder and libdw's DWARF reading need far more stack than a
 //    fiber's 64 KiB, so the work runs on a plain thread: dump_fibers()
 //    called on a fiber starts a helper thread and waits for it (blocking
@@ -64,8 +72,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <source_location>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -386,6 +396,36 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
   return e;
 }
 
+// Note 3: the fibers running now that have never parked or yielded, so
+// are not in the registry, found through each worker's `current`.
+void add_running_unregistered(runtime& rt, std::vector<fiber_entry>& entries, dump_world world) {
+  for (worker* w : rt.workers) {
+    fiber* f = nullptr;
+    if (!peek(&f, &w->current, sizeof f, world) || f == nullptr) continue;
+    registry_shard* shard = nullptr;
+    std::uint64_t id = 0;
+    bool is_main = false;
+    alignas(std::source_location) unsigned char site[sizeof(std::source_location)];
+    if (!peek(&shard, &f->shard, sizeof shard, world) || shard != nullptr) continue;  // listed already
+    if (!peek(&id, &f->id, sizeof id, world) || !peek(&is_main, &f->is_main, sizeof is_main, world) ||
+        !peek(site, &f->site, sizeof site, world))
+      continue;
+    // Still the same fiber? (f may have exited and its block been reused.)
+    if (id == 0 || w->running_id.load(std::memory_order_relaxed) != id) continue;
+    // A source_location is a pointer to static data, so the copied bytes
+    // stay a valid one whatever became of f.
+    std::source_location loc;
+    static_assert(std::is_trivially_copyable_v<std::source_location>);
+    std::memcpy(&loc, site, sizeof loc);
+    fiber_entry e;
+    e.id = id;
+    e.head = "fiber " + std::to_string(id) + (is_main ? " (main)" : "") + " [running on worker " +
+             std::to_string(w->index) + ", has not parked yet]: spawned at " + loc.file_name() + ":" +
+             std::to_string(loc.line());
+    entries.push_back(std::move(e));
+  }
+}
+
 }  // namespace
 
 std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
@@ -399,7 +439,11 @@ std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
     std::lock_guard lk(w->registry.mu);
     for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) entries.push_back(look_at(rt, f, uw, job, world));
   }
+  add_running_unregistered(rt, entries, world);
   std::sort(entries.begin(), entries.end(), [](const fiber_entry& a, const fiber_entry& b) { return a.id < b.id; });
+  entries.erase(std::unique(entries.begin(), entries.end(),
+                            [](const fiber_entry& a, const fiber_entry& b) { return a.id == b.id; }),
+                entries.end());
   std::unordered_map<std::uintptr_t, std::string> symbols;
   std::string out;
   for (const fiber_entry& e : entries) {
@@ -415,6 +459,10 @@ std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
     if (!e.note.empty()) out += "    " + e.note + "\n";
     if (!e.pcs.empty() || !e.note.empty()) out += "\n";
   }
+  const std::size_t live = rt.live_fibers();
+  if (live > entries.size())
+    out += "(and about " + std::to_string(live - entries.size()) +
+           " fibers queued that have not run yet: they have no frames)\n";
   return out;
 }
 

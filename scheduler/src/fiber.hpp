@@ -64,9 +64,9 @@ struct fiber : fiber_base {
   const closure_vtable* vt = nullptr;
   void* closure = nullptr;
   // Registry links, guarded by shard->mu. A fiber joins the registry of
-  // the worker where it first parks (fibers that never park are never
-  // registered: nothing needs to find them, and spawn-run-exit then takes
-  // no lock shared with another worker).
+  // the worker where it first parks or yields (one that does neither is
+  // queued or running: the dump finds it through its worker, dump.cpp
+  // note 3; and spawn-run-exit takes no lock shared with another worker).
   registry_shard* shard = nullptr;
   fiber* reg_prev = nullptr;
   fiber* reg_next = nullptr;

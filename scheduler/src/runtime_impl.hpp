@@ -80,7 +80,8 @@ struct worker {
   std::thread thread;  // empty for worker 0 (the thread that called run)
 
   // 2. Owner only: the thread running this worker's loop (and the fibers
-  //    it runs). Plain fields; no other thread reads them.
+  //    it runs). Plain fields; no other thread reads them (the dump copies
+  //    `current` with process_vm_readv: dump.cpp note 3).
   context sched_ctx;       // this thread's own context: the scheduling loop
   fiber* current = nullptr;
   // The side that switched away (null: sched_ctx) and what it needs done.

@@ -52,32 +52,25 @@ struct runtime;
 // "chan ...", "select", "mutex lock", "sleep", "IO wait ...").
 [[gnu::cold, gnu::noinline]] park_reason classify_park(const char* what) noexcept;
 
-// One worker's counters (note 1). Field names follow scheduler_counters.
+// One worker's counters (note 1): an atomic for every counter of
+// counters.def that a worker counts here, under the public name, and
+// to_loop. Those a worker keeps in fields of its own (worker::created,
+// exited, runs) are not here: counters_collect reads them.
 struct worker_counters {
-  std::atomic<std::uint64_t> fibers_started{0};
+#define WEFT_COUNTER(name) std::atomic<std::uint64_t> name{0};
+#define WEFT_COUNTER_OF_WORKER(name)
+#define WEFT_COUNTER_BY_REASON(name) std::atomic<std::uint64_t> name[park_reason_count] = {};
+#include <weft/scheduler/detail/counters.def>
   // Switches from a fiber back to the scheduling loop; switches into a
   // fiber are worker::runs (stats() reports their sum as switches).
   std::atomic<std::uint64_t> to_loop{0};
-  std::atomic<std::uint64_t> steal_attempts{0};
-  std::atomic<std::uint64_t> steals{0};
-  std::atomic<std::uint64_t> fibers_stolen{0};
-  std::atomic<std::uint64_t> parks[park_reason_count] = {};
-  std::atomic<std::uint64_t> wakes_local{0};
-  std::atomic<std::uint64_t> wakes_remote{0};
-  std::atomic<std::uint64_t> futex_sleeps{0};
-  std::atomic<std::uint64_t> futex_wakes{0};
-  std::atomic<std::uint64_t> poller_interrupts{0};
-  std::atomic<std::uint64_t> timers_fired{0};
-  std::atomic<std::uint64_t> blocking_calls{0};
-  std::atomic<std::uint64_t> netpoll_polls{0};
-  std::atomic<std::uint64_t> netpoll_waits{0};
-  std::atomic<std::uint64_t> fds_ready{0};
 
   // The single writer's increment (note 1).
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
-  // Adds these counts to out (relaxed loads: a racy but untorn sample).
+  // Adds these counts to out (relaxed loads: a racy but untorn sample),
+  // to_loop into out.switches.
   void add_to(scheduler_counters& out) const noexcept;
 };
 

@@ -69,9 +69,7 @@ def scale(n, timer, api):
     for _ in range(n):
         started.acquire()
     gate.set()
-    got = 0
-    for _ in range(n):
-        got += done.get()
+    got = sum(done.get() for _ in range(n))
     timer.stop()
     for t in tasks:
         t.join()

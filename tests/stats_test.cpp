@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <iterator>
 
 #include <weft/weft.hpp>
 
@@ -181,6 +183,52 @@ TEST_F(stats_test, LastRunKeptAndPerWorkerSums) {
     names++;
   });
   EXPECT_EQ(names, 8u + park_reason_count + 10u);
+}
+
+// The counters' names are a contract (docs/diagnostics.md, weft-bench's
+// stats.<name> words): for_each_counter gives exactly these, in this
+// order, each with its own field's value, and += adds field by field. The
+// list is written out here on purpose, apart from counters.def, from
+// which the struct, the iteration and the sum are generated.
+TEST(stats_counters, NamesOrderValuesAndSumAreTheContract) {
+  const char* const names[] = {
+      "fibers_created", "fibers_started", "fibers_exited", "resumes", "switches", "steal_attempts", "steals",
+      "fibers_stolen", "parks_chan", "parks_select", "parks_sync", "parks_sleep", "parks_io", "parks_blocking",
+      "parks_join", "parks_other", "wakes_local", "wakes_remote", "futex_sleeps", "futex_wakes",
+      "poller_interrupts", "timers_fired", "blocking_calls", "netpoll_polls", "netpoll_waits", "fds_ready"};
+  scheduler_counters c;
+  c.fibers_created = 1;
+  c.fibers_started = 2;
+  c.fibers_exited = 3;
+  c.resumes = 4;
+  c.switches = 5;
+  c.steal_attempts = 6;
+  c.steals = 7;
+  c.fibers_stolen = 8;
+  for (std::size_t i = 0; i < park_reason_count; i++) c.parks[i] = 9 + i;
+  c.wakes_local = 17;
+  c.wakes_remote = 18;
+  c.futex_sleeps = 19;
+  c.futex_wakes = 20;
+  c.poller_interrupts = 21;
+  c.timers_fired = 22;
+  c.blocking_calls = 23;
+  c.netpoll_polls = 24;
+  c.netpoll_waits = 25;
+  c.fds_ready = 26;
+  scheduler_counters sum = c;
+  sum += c;
+  for (const scheduler_counters* s : {&c, &sum}) {
+    const std::uint64_t times = s == &c ? 1 : 2;
+    std::size_t k = 0;
+    for_each_counter(*s, [&](const char* name, std::uint64_t v) {
+      ASSERT_LT(k, std::size(names));
+      EXPECT_STREQ(name, names[k]);
+      EXPECT_EQ(v, times * (k + 1)) << name;
+      k++;
+    });
+    EXPECT_EQ(k, std::size(names));
+  }
 }
 
 }  // namespace

@@ -31,6 +31,16 @@ import asyncio
 import workloads
 
 
+async def _timed_gather(timer, aws):
+    """await asyncio.gather(*aws) inside the timed span: the clock starts
+    before the first awaitable is made (aws is a generator) and stops when
+    the last result is in. Returns the results, in order."""
+    timer.start()
+    results = await asyncio.gather(*aws)
+    timer.stop()
+    return results
+
+
 async def _inc(x):
     return x + 1
 
@@ -51,9 +61,7 @@ async def spawn(n, timer):
     async def task(i):
         slots[i] = i
 
-    timer.start()
-    await asyncio.gather(*(asyncio.create_task(task(i)) for i in range(n)))
-    timer.stop()
+    await _timed_gather(timer, (asyncio.create_task(task(i)) for i in range(n)))
     return sum(1 for i, v in enumerate(slots) if v == i), n
 
 
@@ -61,10 +69,7 @@ async def allofcpu(n, timer):
     async def task(k):
         return workloads.allofcpu_task(k)
 
-    timer.start()
-    counts = await asyncio.gather(*(task(k) for k in range(n)))
-    timer.stop()
-    return sum(counts), n
+    return sum(await _timed_gather(timer, (task(k) for k in range(n)))), n
 
 
 async def allofsleep(n, timer):
@@ -75,9 +80,7 @@ async def allofsleep(n, timer):
         await asyncio.sleep(ms / 1000)
         return ms
 
-    timer.start()
-    got = await asyncio.gather(*(task(i) for i in range(n)))
-    timer.stop()
+    got = await _timed_gather(timer, (task(i) for i in range(n)))
     return (n if sum(got) == want else -1), n
 
 
@@ -110,10 +113,7 @@ async def _http_get(host, port):
 
 async def allofnet(n, addr, timer):
     host, port = addr
-    timer.start()
-    got = await asyncio.gather(*(_http_get(host, port) for _ in range(n)))
-    timer.stop()
-    return sum(got), n
+    return sum(await _timed_gather(timer, (_http_get(host, port) for _ in range(n)))), n
 
 
 async def pool(n, timer):
@@ -144,22 +144,16 @@ async def pool(n, timer):
 
 
 async def disk(n, timer):
-    files = workloads.FileDir(n, "weft-disk-", write=False)
     loop = asyncio.get_running_loop()
+    with workloads.FileDir(n, "weft-disk-", write=False) as files:
 
-    async def task(i):
-        path = files.path(i)
-        await loop.run_in_executor(None, workloads.write_file, path, files.contents[i])
-        data = await loop.run_in_executor(None, workloads.read_file, path)
-        return workloads.checksum_words(data) if len(data) == workloads.FILE_BYTES else 0
+        async def task(i):
+            path = files.path(i)
+            await loop.run_in_executor(None, workloads.write_file, path, files.contents[i])
+            return workloads.file_checksum(await loop.run_in_executor(None, workloads.read_file, path))
 
-    try:
-        timer.start()
-        sums = await asyncio.gather(*(task(i) for i in range(n)))
-        timer.stop()
-    finally:
-        files.remove()
-    return (n if sum(sums) & workloads.MASK64 == files.expected_sum else -1), n
+        sums = await _timed_gather(timer, (task(i) for i in range(n)))
+    return files.result(sums), n
 
 
 async def pingpong(n, timer):
@@ -190,30 +184,22 @@ async def cpusplit(n, timer):
     async def task(k):
         return workloads.cpusplit_chunk(k, n)
 
-    timer.start()
-    counts = await asyncio.gather(*(task(k) for k in range(workloads.cpusplit_chunks(n))))
-    timer.stop()
-    return sum(counts), n
+    return sum(await _timed_gather(timer, (task(k) for k in range(workloads.cpusplit_chunks(n))))), n
 
 
 async def fileio(n, timer):
-    files = workloads.FileDir(n, "weft-fileio-", write=True)
     loop = asyncio.get_running_loop()
+    with workloads.FileDir(n, "weft-fileio-", write=True) as files:
 
-    async def task(i):
-        try:
-            data = await loop.run_in_executor(None, workloads.read_file, files.path(i))
-        except OSError:
-            return 0
-        return workloads.checksum_words(data) if len(data) == workloads.FILE_BYTES else 0
+        async def task(i):
+            try:
+                data = await loop.run_in_executor(None, workloads.read_file, files.path(i))
+            except OSError:
+                return 0
+            return workloads.file_checksum(data)
 
-    try:
-        timer.start()
-        sums = await asyncio.gather(*(task(i) for i in range(n)))
-        timer.stop()
-    finally:
-        files.remove()
-    return (n if sum(sums) & workloads.MASK64 == files.expected_sum else -1), n
+        sums = await _timed_gather(timer, (task(i) for i in range(n)))
+    return files.result(sums), n
 
 
 async def scale(n, timer):

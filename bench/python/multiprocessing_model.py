@@ -37,9 +37,21 @@ import functools
 import multiprocessing
 import time
 
+import os_tasks
 import workloads
 
 _ctx = multiprocessing.get_context("fork")
+
+
+def _start_all(procs):
+    for p in procs:
+        p.start()
+
+
+# The primitives of the scenarios written as threading_model writes them
+# (os_tasks); SimpleQueue, as main is the one reader.
+_API = os_tasks.Api(task=_ctx.Process, start_all=_start_all, semaphore=_ctx.Semaphore, event=_ctx.Event,
+                    queue=_ctx.SimpleQueue)
 
 # disk's file set, made before the Pool forks so the workers inherit it.
 _disk_files = None
@@ -64,24 +76,12 @@ def onetask(n, workers, timer):
     return (n if ok else -1), n
 
 
-def _spawn_child(slots, i):
-    slots[i] = i
-
-
 def spawn(n, workers, timer):
     del workers
     # Each Process keeps its sentinel pipe and its pid until it is joined.
     workloads.check_alive_limit(n, "processes")
     workloads.check_fd_limit(n, "processes")
-    slots = _ctx.RawArray("q", [-1] * n)
-    timer.start()
-    procs = [_ctx.Process(target=_spawn_child, args=(slots, i)) for i in range(n)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    timer.stop()
-    return sum(1 for i in range(n) if slots[i] == i), n
+    return os_tasks.spawn(n, timer, _API, _ctx.RawArray("q", [-1] * n))
 
 
 def _pool_map(fn, items, workers, timer):
@@ -136,12 +136,9 @@ def _disk_task(i):
 
 def disk(n, workers, timer):
     global _disk_files
-    _disk_files = workloads.FileDir(n, "weft-disk-", write=False)
-    try:
+    with workloads.FileDir(n, "weft-disk-", write=False) as _disk_files:
         sums = _pool_map(_disk_task, range(n), workers, timer)
-    finally:
-        _disk_files.remove()
-    return (n if sum(sums) & workloads.MASK64 == _disk_files.expected_sum else -1), n
+    return _disk_files.result(sums), n
 
 
 def _echo_child(conn):
@@ -175,41 +172,16 @@ def _cpusplit_chunk(n, k):
 
 
 def fileio(n, workers, timer):
-    files = workloads.FileDir(n, "weft-fileio-", write=True)
-    try:
+    with workloads.FileDir(n, "weft-fileio-", write=True) as files:
         sums = _pool_map(workloads.read_file_checksum, [files.path(i) for i in range(n)], workers, timer)
-    finally:
-        files.remove()
-    return (n if sum(sums) & workloads.MASK64 == files.expected_sum else -1), n
-
-
-def _scale_child(started, gate, done):
-    started.release()
-    gate.wait()
-    done.put(1)
+    return files.result(sums), n
 
 
 def scale(n, workers, timer):
     del workers
     workloads.check_alive_limit(n, "processes")
     workloads.check_fd_limit(n, "processes")
-    started = _ctx.Semaphore(0)
-    gate = _ctx.Event()
-    done = _ctx.SimpleQueue()
-    timer.start()
-    procs = [_ctx.Process(target=_scale_child, args=(started, gate, done)) for _ in range(n)]
-    for p in procs:
-        p.start()
-    for _ in range(n):
-        started.acquire()
-    gate.set()
-    got = 0
-    for _ in range(n):
-        got += done.get()
-    timer.stop()
-    for p in procs:
-        p.join()
-    return got, n
+    return os_tasks.scale(n, timer, _API)
 
 
 def run(scenario, n, workers, addr, timer):

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 
+import os_tasks
 import workloads
 
 
@@ -43,6 +44,12 @@ def _start_all(threads):
             sys.stderr.write("not expressible: thread %d of %d could not start (%s)\n" % (k + 1, len(threads), e))
             sys.stderr.flush()
             os._exit(3)
+
+
+# The primitives of the scenarios written as multiprocessing_model writes
+# them (os_tasks).
+_API = os_tasks.Api(task=threading.Thread, start_all=_start_all, semaphore=threading.Semaphore,
+                    event=threading.Event, queue=queue.Queue)
 
 
 def _each(n, timer, body):
@@ -81,8 +88,7 @@ def onetask(n, timer):
 
 
 def spawn(n, timer):
-    slots = _each(n, timer, lambda i: i)
-    return sum(1 for i, v in enumerate(slots) if v == i), n
+    return os_tasks.spawn(n, timer, _API, [None] * n)
 
 
 def allofcpu(n, timer):
@@ -132,12 +138,9 @@ def pool(n, timer):
 
 
 def disk(n, timer):
-    files = workloads.FileDir(n, "weft-disk-", write=False)
-    try:
+    with workloads.FileDir(n, "weft-disk-", write=False) as files:
         sums = _each(n, timer, lambda i: workloads.write_then_checksum(files.path(i), files.contents[i]))
-    finally:
-        files.remove()
-    return (n if sum(sums) & workloads.MASK64 == files.expected_sum else -1), n
+    return files.result(sums), n
 
 
 def pingpong(n, timer):
@@ -172,38 +175,14 @@ def cpusplit(n, timer):
 
 
 def fileio(n, timer):
-    files = workloads.FileDir(n, "weft-fileio-", write=True)
-    try:
+    with workloads.FileDir(n, "weft-fileio-", write=True) as files:
         sums = _each(n, timer, lambda i: workloads.read_file_checksum(files.path(i)))
-    finally:
-        files.remove()
-    return (n if sum(sums) & workloads.MASK64 == files.expected_sum else -1), n
+    return files.result(sums), n
 
 
 def scale(n, timer):
     workloads.check_alive_limit(n, "threads")
-    gate = threading.Event()
-    started = threading.Semaphore(0)
-    done = queue.Queue()
-
-    def task():
-        started.release()
-        gate.wait()
-        done.put(1)
-
-    timer.start()
-    threads = [threading.Thread(target=task) for _ in range(n)]
-    _start_all(threads)
-    for _ in range(n):
-        started.acquire()
-    gate.set()
-    got = 0
-    for _ in range(n):
-        got += done.get()
-    timer.stop()
-    for t in threads:
-        t.join()
-    return got, n
+    return os_tasks.scale(n, timer, _API)
 
 
 def run(scenario, n, workers, addr, timer):

@@ -137,6 +137,12 @@ def file_contents(i):
     return _WORDS.pack(*words), checksum_of_words(words)
 
 
+def file_checksum(data):
+    """The checksum of a whole file's bytes as read back, or 0 if it does
+    not have FILE_BYTES bytes (bench::read_file_checksum's check)."""
+    return checksum_words(data) if len(data) == FILE_BYTES else 0
+
+
 def read_file_checksum(path):
     """bench::read_file_checksum: the checksum of a whole file, or 0 if it
     cannot be read or does not have FILE_BYTES bytes. Blocks the caller."""
@@ -145,7 +151,7 @@ def read_file_checksum(path):
             data = f.read()
     except OSError:
         return 0
-    return checksum_words(data) if len(data) == FILE_BYTES else 0
+    return file_checksum(data)
 
 
 def write_file(path, data):
@@ -164,15 +170,15 @@ def write_then_checksum(path, data):
     """disk's task for a blocking model: writes the file, reads it back and
     returns the checksum of what it read (0 if it had the wrong size)."""
     write_file(path, data)
-    back = read_file(path)
-    return checksum_words(back) if len(back) == FILE_BYTES else 0
+    return file_checksum(read_file(path))
 
 
 class FileDir:
     """A fresh directory under $TMPDIR (or /tmp), removed with its files by
-    remove(). fileio's setup fills it with n files (bench::file_set); disk's
-    setup leaves it empty and keeps the contents in memory for the tasks.
-    Both are untimed: generating 16 KiB with splitmix64 costs about a
+    remove() or at the end of a `with FileDir(...) as files:` block.
+    fileio's setup fills it with n files (bench::file_set); disk's setup
+    leaves it empty and keeps the contents in memory for the tasks. Both
+    are untimed: generating 16 KiB with splitmix64 costs about a
     millisecond of pure Python per file, which would make disk a CPU-bound
     exercise in this language only."""
 
@@ -194,6 +200,18 @@ class FileDir:
 
     def remove(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+    def result(self, sums):
+        """disk's and fileio's result from the n checksums the tasks
+        returned: n if their sum is the files' expected sum, else -1."""
+        return self.n if sum(sums) & MASK64 == self.expected_sum else -1
 
 
 # --- allofnet: one HTTP/1.1 request on a fresh connection -----------------

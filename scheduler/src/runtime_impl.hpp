@@ -119,21 +119,45 @@ struct worker {
   std::atomic<fiber*> next_slot{nullptr};
   local_queue queue;  // owner pushes and pops one end, thieves steal the other
 
-  // 4. Owner writes, any thread reads: counters (plain load + store by the
-  //    owner, through count()).
-  // Fibers created here and fibers that ended here (release; readers
-  // acquire: runtime::live_fibers).
+  // 4. Owner writes, any thread reads: counters, each incremented by the
+  //    owner through count() (single_writer_add: trace.hpp, note 1) with
+  //    the ordering its readers need.
+  // Fibers created here. Relaxed: runtime::live_fibers, the one reader
+  // that draws a conclusion, needs nothing from it beyond coherence (an
+  // exit it reads carries the fiber's creation along: see exited).
   std::atomic<std::uint64_t> created{0};
+  // Fibers that ended here (or were abandoned). Seq_cst: after main has
+  // returned, each exit stores this and then, in on_fiber_exit, loads
+  // main_done and every worker's `exited` (live_fibers), to see whether it
+  // was the last. Two workers whose fibers exit at once are a Dekker pair:
+  // with release stores and acquire loads both loads may read the old
+  // counts (store buffering), each sees the other fiber alive, nobody sets
+  // `stop` and run() never returns. Seq_cst stores and loads (this store,
+  // live_fibers' loads of it, and on_fiber_exit's load of main_done) are
+  // in one total order, so the later of the two exits sees the earlier;
+  // likewise main's exit (on_main_done's seq_cst main_done store, then
+  // live_fibers) against the last other fiber's exit (this store, then the
+  // main_done load). Its release half keeps live_fibers from counting
+  // low: reading an exit makes the fiber's creation, counted before it,
+  // visible too. On x86 this store is an xchg, once per fiber exit.
   std::atomic<std::uint64_t> exited{0};
-  // Fibers resumed here (the deadlock detector's sign of life; a per-worker
-  // counter, so the switch path writes only its own cache line).
+  // Fibers resumed here: the sign of life the deadlock detector (idle.cpp),
+  // the steal grace (worker.cpp) and the shutdown watchdog compare between
+  // two samples; a per-worker counter, so the switch path writes only its
+  // own cache line. Relaxed: no reader reads other data through it, and
+  // acquire would not make a sample any fresher.
   std::atomic<std::uint64_t> runs{0};
   // The id of the fiber running here, 0 while in the scheduling loop.
   // Written at every switch, read by the shutdown watchdog to name a fiber
   // that never suspends; relaxed: a diagnostic sample.
   std::atomic<std::uint64_t> running_id{0};
+  // Adds one to created, exited or runs with that counter's ordering
+  // (above); the test folds away once inlined. Owner only.
   void count(std::atomic<std::uint64_t>& c) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    if (&c == &exited)
+      single_writer_add<std::memory_order_seq_cst>(c, 1);
+    else
+      single_writer_add<std::memory_order_relaxed>(c, 1);
   }
   // What stats() reports (trace.hpp, note 1: owner writes, relaxed).
   worker_counters ctr;

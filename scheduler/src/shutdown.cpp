@@ -91,7 +91,9 @@ void runtime::cancel_all() noexcept {
 }
 
 void runtime::on_fiber_exit() {
-  if (!main_done.load(std::memory_order_acquire)) return;
+  // Seq_cst: against on_main_done's store, after this worker's seq_cst
+  // exit count (worker::exited says why acquire would not do).
+  if (!main_done.load(std::memory_order_seq_cst)) return;
   if (live_fibers() != 0) return;
   stop.store(true, std::memory_order_release);
   wake_all();

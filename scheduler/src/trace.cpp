@@ -12,33 +12,6 @@
 
 #include "runtime_impl.hpp"
 
-namespace weft {
-
-scheduler_counters& scheduler_counters::operator+=(const scheduler_counters& o) noexcept {
-  fibers_created += o.fibers_created;
-  fibers_started += o.fibers_started;
-  fibers_exited += o.fibers_exited;
-  resumes += o.resumes;
-  switches += o.switches;
-  steal_attempts += o.steal_attempts;
-  steals += o.steals;
-  fibers_stolen += o.fibers_stolen;
-  for (std::size_t i = 0; i < park_reason_count; i++) parks[i] += o.parks[i];
-  wakes_local += o.wakes_local;
-  wakes_remote += o.wakes_remote;
-  futex_sleeps += o.futex_sleeps;
-  futex_wakes += o.futex_wakes;
-  poller_interrupts += o.poller_interrupts;
-  timers_fired += o.timers_fired;
-  blocking_calls += o.blocking_calls;
-  netpoll_polls += o.netpoll_polls;
-  netpoll_waits += o.netpoll_waits;
-  fds_ready += o.fds_ready;
-  return *this;
-}
-
-}  // namespace weft
-
 namespace weft::detail {
 
 park_reason classify_park(const char* what) noexcept {
@@ -68,22 +41,12 @@ park_reason classify_park(const char* what) noexcept {
 
 void worker_counters::add_to(scheduler_counters& out) const noexcept {
   const auto r = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  out.fibers_started += r(fibers_started);
+#define WEFT_COUNTER(name) out.name += r(name);
+#define WEFT_COUNTER_OF_WORKER(name)
+#define WEFT_COUNTER_BY_REASON(name) \
+  for (std::size_t i = 0; i < park_reason_count; i++) out.name[i] += r(name[i]);
+#include <weft/scheduler/detail/counters.def>
   out.switches += r(to_loop);  // plus the resumes: counters_collect
-  out.steal_attempts += r(steal_attempts);
-  out.steals += r(steals);
-  out.fibers_stolen += r(fibers_stolen);
-  for (std::size_t i = 0; i < park_reason_count; i++) out.parks[i] += r(parks[i]);
-  out.wakes_local += r(wakes_local);
-  out.wakes_remote += r(wakes_remote);
-  out.futex_sleeps += r(futex_sleeps);
-  out.futex_wakes += r(futex_wakes);
-  out.poller_interrupts += r(poller_interrupts);
-  out.timers_fired += r(timers_fired);
-  out.blocking_calls += r(blocking_calls);
-  out.netpoll_polls += r(netpoll_polls);
-  out.netpoll_waits += r(netpoll_waits);
-  out.fds_ready += r(fds_ready);
 }
 
 void count_here(std::atomic<std::uint64_t> worker_counters::*m, std::uint64_t n) noexcept {
@@ -99,6 +62,16 @@ std::mutex g_last_mu;  // guards the two below
 scheduler_counters g_last_total;
 std::vector<scheduler_counters> g_last_per_worker;
 }  // namespace
+
+// counters_collect fills the counters a worker keeps in fields of its own
+// by hand: fibers_created, fibers_exited, resumes and switches.
+constexpr int kCountersOfWorker = 0
+#define WEFT_COUNTER(name)
+#define WEFT_COUNTER_OF_WORKER(name) +1
+#define WEFT_COUNTER_BY_REASON(name)
+#include <weft/scheduler/detail/counters.def>
+    ;
+static_assert(kCountersOfWorker == 4, "a WEFT_COUNTER_OF_WORKER counter was added: fill it in counters_collect");
 
 void counters_collect(runtime& rt, runtime_stats& s) {
   s.total = {};

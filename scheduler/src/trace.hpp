@@ -3,14 +3,19 @@
 //
 // Design notes
 // 1. Counters are per worker and have one writer, the worker's own thread
-//    (and the fibers it runs): bump() is a relaxed load and a relaxed
-//    store, no read-modify-write, so it costs a plain add on a cache line
-//    nobody else writes. They are atomics rather than plain fields only so
-//    that stats(), on any thread, may read them while they change: a
-//    relaxed load of an aligned 64-bit word never tears, and a snapshot
-//    needs no ordering with anything else. Threads that are not workers
-//    (a plain thread waking a fiber, a notifier) count into
-//    runtime::outside with fetch_add. stats() sums them on read.
+//    (and the fibers it runs). Every such counter, these and the worker's
+//    own created/exited/runs (runtime_impl.hpp), is incremented by
+//    single_writer_add: a relaxed load and a store, no read-modify-write,
+//    so it costs a plain add on a cache line nobody else writes. They are
+//    atomics rather than plain fields only so that other threads may read
+//    them while they change: a load of an aligned 64-bit word never tears.
+//    The store is relaxed where the readers only sample the count
+//    (stats(): a snapshot needs no ordering with anything else, so
+//    worker_counters::bump is relaxed), and stronger where a reader draws
+//    a conclusion from it (worker::exited, seq_cst: runtime_impl.hpp says
+//    why). Threads that are not workers (a plain thread waking a fiber, a
+//    notifier) count into runtime::outside with fetch_add. stats() sums
+//    them on read.
 // 2. The trace is off unless WEFT_TRACE or run_options::trace_file names a
 //    file. Every hook is `if (trace_on()) trace_xxx(...)`: one load of a
 //    global flag and a branch that is never taken, the recording out of
@@ -52,32 +57,35 @@ struct runtime;
 // "chan ...", "select", "mutex lock", "sleep", "IO wait ...").
 [[gnu::cold, gnu::noinline]] park_reason classify_park(const char* what) noexcept;
 
-// One worker's counters (note 1). Field names follow scheduler_counters.
+// The one increment of a counter that only the calling thread writes
+// (note 1): loads it relaxed (nobody else writes it) and stores the sum
+// with Order, the ordering its readers need (a template argument, so that
+// it is a constant in every build). From the counter's owner only.
+template <std::memory_order Order>
+[[gnu::always_inline]] inline void single_writer_add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, Order);
+}
+
+// One worker's counters (note 1): an atomic for every counter of
+// counters.def that a worker counts here, under the public name, and
+// to_loop. Those a worker keeps in fields of its own (worker::created,
+// exited, runs) are not here: counters_collect reads them.
 struct worker_counters {
-  std::atomic<std::uint64_t> fibers_started{0};
+#define WEFT_COUNTER(name) std::atomic<std::uint64_t> name{0};
+#define WEFT_COUNTER_OF_WORKER(name)
+#define WEFT_COUNTER_BY_REASON(name) std::atomic<std::uint64_t> name[park_reason_count] = {};
+#include <weft/scheduler/detail/counters.def>
   // Switches from a fiber back to the scheduling loop; switches into a
   // fiber are worker::runs (stats() reports their sum as switches).
   std::atomic<std::uint64_t> to_loop{0};
-  std::atomic<std::uint64_t> steal_attempts{0};
-  std::atomic<std::uint64_t> steals{0};
-  std::atomic<std::uint64_t> fibers_stolen{0};
-  std::atomic<std::uint64_t> parks[park_reason_count] = {};
-  std::atomic<std::uint64_t> wakes_local{0};
-  std::atomic<std::uint64_t> wakes_remote{0};
-  std::atomic<std::uint64_t> futex_sleeps{0};
-  std::atomic<std::uint64_t> futex_wakes{0};
-  std::atomic<std::uint64_t> poller_interrupts{0};
-  std::atomic<std::uint64_t> timers_fired{0};
-  std::atomic<std::uint64_t> blocking_calls{0};
-  std::atomic<std::uint64_t> netpoll_polls{0};
-  std::atomic<std::uint64_t> netpoll_waits{0};
-  std::atomic<std::uint64_t> fds_ready{0};
 
-  // The single writer's increment (note 1).
+  // The owner's increment of one of these: relaxed, as only stats() reads
+  // them (note 1).
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    single_writer_add<std::memory_order_relaxed>(c, n);
   }
-  // Adds these counts to out (relaxed loads: a racy but untorn sample).
+  // Adds these counts to out (relaxed loads: a racy but untorn sample),
+  // to_loop into out.switches.
   void add_to(scheduler_counters& out) const noexcept;
 };
 

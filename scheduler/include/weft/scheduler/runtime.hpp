@@ -231,27 +231,14 @@ constexpr const char* park_reason_name(park_reason r) noexcept {
 
 // The scheduler's event counts, of one worker or summed over all (and the
 // threads that are not workers). Always on; docs/diagnostics.md says what
-// each means.
+// each means. The fields, each a std::uint64_t but `parks` (a std::array
+// by park_reason), are generated from one list, which says in a line each
+// what every counter counts: <weft/scheduler/detail/counters.def>.
 struct scheduler_counters {
-  std::uint64_t fibers_created = 0;  // spawned (from a worker, or in total from anywhere)
-  std::uint64_t fibers_started = 0;  // first runs
-  std::uint64_t fibers_exited = 0;   // ended (or abandoned)
-  std::uint64_t resumes = 0;         // switches into a fiber
-  std::uint64_t switches = 0;        // context switches: into a fiber, or back to the scheduling loop
-  std::uint64_t steal_attempts = 0;  // rounds of looking into other workers' queues
-  std::uint64_t steals = 0;          // rounds that took a fiber from another worker
-  std::uint64_t fibers_stolen = 0;   // fibers so taken (a steal takes up to half a queue)
-  std::array<std::uint64_t, park_reason_count> parks{};  // suspensions, by park_reason
-  std::uint64_t wakes_local = 0;     // parked fibers woken from a worker (into its next slot)
-  std::uint64_t wakes_remote = 0;    // parked fibers woken from a plain thread (shared queue)
-  std::uint64_t futex_sleeps = 0;    // a worker slept on its futex (found no work)
-  std::uint64_t futex_wakes = 0;     // a sleeping worker woken through its futex
-  std::uint64_t poller_interrupts = 0;  // a worker blocked in epoll_wait interrupted (eventfd)
-  std::uint64_t timers_fired = 0;    // sleeps and timed waits whose deadline fired
-  std::uint64_t blocking_calls = 0;  // weft::blocking calls from fibers
-  std::uint64_t netpoll_polls = 0;   // non-blocking epoll_waits
-  std::uint64_t netpoll_waits = 0;   // blocking epoll_waits (a worker idle in the poller)
-  std::uint64_t fds_ready = 0;       // fibers the poller woke (their fd became ready)
+#define WEFT_COUNTER(name) std::uint64_t name = 0;
+#define WEFT_COUNTER_OF_WORKER(name) std::uint64_t name = 0;
+#define WEFT_COUNTER_BY_REASON(name) std::array<std::uint64_t, park_reason_count> name{};
+#include <weft/scheduler/detail/counters.def>
 
   std::uint64_t parks_of(park_reason r) const noexcept { return parks[static_cast<std::size_t>(r)]; }
   std::uint64_t parks_total() const noexcept {
@@ -259,35 +246,29 @@ struct scheduler_counters {
     for (std::uint64_t p : parks) t += p;
     return t;
   }
-  scheduler_counters& operator+=(const scheduler_counters& o) noexcept;
+  // Adds o's counts to these, counter by counter.
+  scheduler_counters& operator+=(const scheduler_counters& o) noexcept {
+#define WEFT_COUNTER(name) name += o.name;
+#define WEFT_COUNTER_OF_WORKER(name) name += o.name;
+#define WEFT_COUNTER_BY_REASON(name) \
+  for (std::size_t i = 0; i < park_reason_count; i++) name[i] += o.name[i];
+#include <weft/scheduler/detail/counters.def>
+    return *this;
+  }
 };
 
 // Calls f(name, value) for every counter of c, in declaration order, the
 // parks as "parks_<kind>" (the names weft-bench prints).
 template <class F>
 void for_each_counter(const scheduler_counters& c, F&& f) {
-  f("fibers_created", c.fibers_created);
-  f("fibers_started", c.fibers_started);
-  f("fibers_exited", c.fibers_exited);
-  f("resumes", c.resumes);
-  f("switches", c.switches);
-  f("steal_attempts", c.steal_attempts);
-  f("steals", c.steals);
-  f("fibers_stolen", c.fibers_stolen);
-  for (std::size_t i = 0; i < park_reason_count; i++) {
-    const std::string name = std::string("parks_") + park_reason_name(static_cast<park_reason>(i));
-    f(name.c_str(), c.parks[i]);
+#define WEFT_COUNTER(name) f(#name, c.name);
+#define WEFT_COUNTER_OF_WORKER(name) f(#name, c.name);
+#define WEFT_COUNTER_BY_REASON(name)                                                             \
+  for (std::size_t i = 0; i < park_reason_count; i++) {                                          \
+    const std::string kind_name = std::string(#name "_") + park_reason_name(static_cast<park_reason>(i)); \
+    f(kind_name.c_str(), c.name[i]);                                                             \
   }
-  f("wakes_local", c.wakes_local);
-  f("wakes_remote", c.wakes_remote);
-  f("futex_sleeps", c.futex_sleeps);
-  f("futex_wakes", c.futex_wakes);
-  f("poller_interrupts", c.poller_interrupts);
-  f("timers_fired", c.timers_fired);
-  f("blocking_calls", c.blocking_calls);
-  f("netpoll_polls", c.netpoll_polls);
-  f("netpoll_waits", c.netpoll_waits);
-  f("fds_ready", c.fds_ready);
+#include <weft/scheduler/detail/counters.def>
 }
 
 // Runtime statistics, for tests and diagnostics.

@@ -1,6 +1,7 @@
 // The weft::blocking pool: provisioning (a call never waits behind another
 // while the pool is below max_blocking_threads) and its bound.
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
@@ -8,8 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <semaphore>
+#include <set>
 #include <string>
 
 #include "test_util.hpp"
@@ -102,11 +105,21 @@ TEST(blocking_pool, a_call_never_waits_behind_another_below_the_bound) {
 
 // A call submitted while the pool's only thread is busy in a call that
 // waits for it: the thread is busy, not idle, so the call is unclaimed,
-// and (submitted right after A was taken) it is the pool's monitor that
-// starts its thread once the pool has made no progress for a while. A
-// waits for B for at most 10 s, so a pool that never grows fails the test
-// instead of hanging it.
+// and (submitted right after A was taken, the pool already at one thread
+// per CPU: the test runs on one CPU) it is the pool's monitor that starts
+// its thread once the pool has made no progress for a while. A waits for
+// B for at most 10 s, so a pool that never grows fails the test instead
+// of hanging it.
 TEST(blocking_pool, a_call_behind_a_stuck_call_gets_a_thread) {
+  affinity_guard restore;
+  if (!restore.ok) GTEST_SKIP() << "sched_getaffinity failed";
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &restore.saved)) cpu++;
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);  // inherited by the workers and pool threads
+
   bool a_timed_out = false;
   bool b_ran = false;
   run(
@@ -133,6 +146,61 @@ TEST(blocking_pool, a_call_behind_a_stuck_call_gets_a_thread) {
       {.workers = 1});
   EXPECT_FALSE(a_timed_out) << "call B waited behind call A, stuck, while the pool was below its bound";
   EXPECT_TRUE(b_ran);
+}
+
+// The ids of this process's threads (the entries of /proc/self/task).
+std::set<long> thread_ids() {
+  std::set<long> ids;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ids.insert(std::strtol(e->d_name, nullptr, 10));
+    ::closedir(d);
+  }
+  return ids;
+}
+
+// Below one thread per CPU, an unclaimed call starts a thread at once: it
+// neither waits for the pool to stall for a millisecond nor is left to the
+// monitor. Two calls are submitted back to back on one worker into an
+// empty pool, A waiting for B: A's submission starts the pool's first
+// thread, and B's, a moment later (the pool has just made progress: it
+// started a thread), must start the second. Exactly two threads are then
+// started for the pair (counted by id: threads of an earlier runtime may
+// still be on their way out); under the 1 ms rule alone B would be left to the
+// monitor, a third thread (which starts B's a millisecond later).
+TEST(blocking_pool, calls_up_to_the_cpu_count_start_threads_at_once) {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) GTEST_SKIP() << "needs two CPUs";
+  bool a_timed_out = false;
+  bool b_ran = false;
+  std::set<long> before, after;
+  run(
+      [&] {
+        std::binary_semaphore b_done{0};
+        wait_group wg;
+        wg.add(1);
+        before = thread_ids();
+        go([&] {
+          a_timed_out = blocking([&] { return !b_done.try_acquire_for(10s); });
+          wg.done();
+        });
+        // One worker: the yield runs A's fiber up to its park in blocking,
+        // so A is submitted first, and B right after.
+        weft::yield();
+        blocking([&] {
+          b_ran = true;
+          b_done.release();
+        });
+        wg.wait();
+        after = thread_ids();
+      },
+      {.workers = 1});
+  EXPECT_FALSE(a_timed_out) << "call B waited behind call A while the pool was below its bound";
+  EXPECT_TRUE(b_ran);
+  ASSERT_FALSE(before.empty());
+  std::size_t started = 0;
+  for (const long id : after) started += before.count(id) == 0 ? 1 : 0;
+  EXPECT_EQ(started, 2u) << "a call was left to the pool's monitor while the pool had fewer threads than CPUs";
 }
 
 // The bound holds: with max_blocking_threads = 2, never more than two

@@ -19,28 +19,35 @@
 //    returns it sees `abandoned`, touches neither the fiber nor any runtime,
 //    and leaves.
 // 3. Provisioning: below max_blocking_threads, a call waits behind others
-//    only while the pool is making progress, and behind stuck calls for
-//    about kGrowAfter; a burst of short calls does not start a thread per
-//    call. Idle and starting threads are claimed at submit time: a job is
-//    claimed while the queue holds no more jobs than there are idle threads
-//    (each woken by its own notify) and threads being started (each takes
-//    a job before it ever waits). (Counting idle threads alone let two jobs
-//    submitted back to back both count on the same idle thread, which drops
-//    its idle count only once it runs.) An unclaimed job starts a thread at
-//    once if the pool has made no progress for kGrowAfter: no thread has
-//    taken a job, returned from a call or been started in that time
-//    (last_progress; true of a quiet pool). Otherwise the busy threads are
-//    getting through the queue, or a thread just started will take it, and
-//    the monitor thread (monitor_main) starts a thread whenever kGrowAfter
-//    passes without progress while unclaimed jobs wait. This is Go's rule
-//    for syscalls: sysmon hands a processor off only from a syscall that
-//    has lasted.
+//    only while the pool already has a thread per CPU and is making
+//    progress, and behind stuck calls for about kGrowAfter; a burst of
+//    short calls does not start a thread per call. Idle and starting
+//    threads are claimed at submit time: a job is claimed while the queue
+//    holds no more jobs than there are idle threads (each woken by its own
+//    notify) and threads being started (each takes a job before it ever
+//    waits). (Counting idle threads alone let two jobs submitted back to
+//    back both count on the same idle thread, which drops its idle count
+//    only once it runs.) An unclaimed job starts a thread at once while the
+//    pool has fewer threads than the CPUs the process may run on (`cpus`):
+//    that many calls can make progress at the same time, so a burst of
+//    page-cache reads runs on all CPUs rather than on the one thread that
+//    happens to exist. Beyond that it starts one at once only if the pool
+//    has made no progress for kGrowAfter: no thread has taken a job,
+//    returned from a call or been started in that time (last_progress;
+//    true of a quiet pool). Otherwise the busy threads are getting through
+//    the queue, or a thread just started will take it, and the monitor
+//    thread (monitor_main) starts a thread whenever kGrowAfter passes
+//    without progress while unclaimed jobs wait. This is Go's rule for
+//    syscalls: up to GOMAXPROCS goroutines run at once, and sysmon hands a
+//    processor off only from a syscall that has lasted.
 // 4. Lifetime: blocking_pool_stop waits for the monitor and every thread
 //    but the stuck ones. If some are stuck the pool is orphaned instead of
 //    deleted, and the last stuck thread to leave deletes it: a late return
 //    never touches freed memory, even while another runtime runs.
 // 5. Lock order: the pool's mu before a job's mu (blocking_pool_abandon
 //    holds both); thread_main and run_blocking never hold both at once.
+
+#include <sched.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -79,6 +86,7 @@ struct blocking_pool {
   unsigned starting = 0;  // created, not yet in thread_main (note 3)
   unsigned stuck = 0;  // threads whose job was abandoned, still in its call
   unsigned max_threads = 64;
+  unsigned cpus = 1;  // CPUs the process may run on, at start (note 3)
   std::int64_t last_progress = 0;  // now_ns() of the last take or return (note 3)
   bool monitor_started = false;    // the monitor thread exists, until stop
   bool monitor_waiting = false;    // it waits without a deadline: notify it
@@ -140,10 +148,10 @@ struct blocking_pool {
   std::size_t unclaimed() const { return jobs.size() - std::min<std::size_t>(jobs.size(), idle + starting); }
 
   // Whether an unclaimed job should start a thread now (note 3): the pool
-  // has made no progress for kGrowAfter (which is also true of a pool that
-  // has been quiet, or has no thread yet).
+  // has fewer threads than CPUs, or has made no progress for kGrowAfter
+  // (which is also true of a pool that has been quiet, or has no thread).
   bool should_grow(std::int64_t now) const {
-    return unclaimed() != 0 && threads < max_threads && now - last_progress >= kGrowAfterNs;
+    return unclaimed() != 0 && threads < max_threads && (threads < cpus || now - last_progress >= kGrowAfterNs);
   }
 
   // Counts a thread about to be started (so stop() waits for it). Under mu.
@@ -182,6 +190,10 @@ struct blocking_pool {
 void blocking_pool_start(runtime& rt) {
   rt.blocking = new blocking_pool;
   rt.blocking->max_threads = rt.opts.max_blocking_threads == 0 ? 1 : rt.opts.max_blocking_threads;
+  // The calling thread's affinity, which the pool threads inherit.
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    rt.blocking->cpus = static_cast<unsigned>(CPU_COUNT(&set));
 }
 
 void blocking_pool_load(runtime& rt, unsigned& threads, std::size_t& queued) {

@@ -59,41 +59,51 @@ using handle_value_t = typename std::remove_cvref_t<C>::value_type;
 // outlives the case by the usual scoping (as std::views::all owns an rvalue
 // range and refers to an lvalue one). Borrowing keeps a fixed select on
 // named channels free of reference-count traffic: the count sits on the
-// channel's cache line, which both sides of a busy channel touch. The
-// runtime-sized select_case always owns (it is built once and reused).
-class case_chan {
+// channel's cache line, which both sides of a busy channel touch. Which of
+// the two a case is, is part of its type: a borrowing case is one pointer
+// with nothing to release, so a select's cases cost no more than the
+// channel pointers. The runtime-sized select_case always owns (it is built
+// once and reused).
+template <bool Owns>
+class case_chan;
+template <>
+class case_chan<false> {
  public:
   template <class H>
-  static case_chan of(H&& h) noexcept {
-    if constexpr (std::is_lvalue_reference_v<H>)
-      return case_chan(chan_access::core(h), chan_ref());
-    else
-      return owning(std::move(h));
-  }
-  template <class H>
-  static case_chan owning(H&& h) noexcept {
-    chan_ref r = chan_access::ref(std::forward<H>(h));
-    chan_core* c = r.get();
-    return case_chan(c, std::move(r));
-  }
+    requires(!std::is_same_v<H, case_chan>)
+  explicit case_chan(const H& h) noexcept : core_(chan_access::core(h)) {}
   chan_core* get() const noexcept { return core_; }
 
  private:
-  case_chan(chan_core* c, chan_ref r) noexcept : core_(c), owned_(std::move(r)) {}
   chan_core* core_;
-  chan_ref owned_;  // empty when borrowed
 };
+template <>
+class case_chan<true> {
+ public:
+  template <class H>
+    requires(!std::is_same_v<std::remove_cvref_t<H>, case_chan>)
+  explicit case_chan(H&& h) noexcept : r_(chan_access::ref(std::forward<H>(h))) {}
+  chan_core* get() const noexcept { return r_.get(); }
+
+ private:
+  chan_ref r_;
+};
+// Whether a case made from a handle passed as C&& owns its channel.
+template <class C>
+inline constexpr bool owns_handle = !std::is_lvalue_reference_v<C>;
 }  // namespace detail
 
-template <class T, class F>
+// A fixed select's cases (made by on_recv and on_send). Owns: the case holds
+// a reference to its channel (detail::case_chan).
+template <class T, class F, bool Owns = true>
 struct recv_case {
-  detail::case_chan ch;
+  detail::case_chan<Owns> ch;
   F fn;
   detail::raw_slot<T> slot;
 };
-template <class T, class F>
+template <class T, class F, bool Owns = true>
 struct send_case {
-  detail::case_chan ch;
+  detail::case_chan<Owns> ch;
   T value;
   F fn;
 };
@@ -110,14 +120,14 @@ struct deadline_case {
 // A case that receives from c (a chan<T> or recv_chan<T>) and runs
 // fn(std::optional<T>).
 template <detail::recv_handle C, class F>
-recv_case<detail::handle_value_t<C>, std::decay_t<F>> on_recv(C&& c, F&& fn) {
-  return {detail::case_chan::of(std::forward<C>(c)), std::forward<F>(fn), {}};
+recv_case<detail::handle_value_t<C>, std::decay_t<F>, detail::owns_handle<C>> on_recv(C&& c, F&& fn) {
+  return {detail::case_chan<detail::owns_handle<C>>(std::forward<C>(c)), std::forward<F>(fn), {}};
 }
 // A case that sends v on c (a chan<T> or send_chan<T>) and then runs fn().
 template <detail::send_handle C, class U, class F>
-send_case<detail::handle_value_t<C>, std::decay_t<F>> on_send(C&& c, U&& v, F&& fn) {
-  return {detail::case_chan::of(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)),
-          std::forward<F>(fn)};
+send_case<detail::handle_value_t<C>, std::decay_t<F>, detail::owns_handle<C>> on_send(C&& c, U&& v, F&& fn) {
+  return {detail::case_chan<detail::owns_handle<C>>(std::forward<C>(c)),
+          detail::handle_value_t<C>(std::forward<U>(v)), std::forward<F>(fn)};
 }
 // The default case: runs fn() when no other case is ready.
 template <class F>
@@ -158,21 +168,21 @@ struct is_deadline : std::false_type {};
 template <class F>
 struct is_deadline<deadline_case<F>> : std::true_type {};
 
-template <class T, class F>
-void prepare(select_op& op, recv_case<T, F>& c) {
+template <class T, class F, bool O>
+void prepare(select_op& op, recv_case<T, F, O>& c) {
   op.ch = c.ch.get();
   op.slot = c.slot.bytes;
   op.is_send = false;
 }
-template <class T, class F>
-void prepare(select_op& op, send_case<T, F>& c) {
+template <class T, class F, bool O>
+void prepare(select_op& op, send_case<T, F, O>& c) {
   op.ch = c.ch.get();
   op.slot = &c.value;
   op.is_send = true;
 }
 
-template <class T, class F>
-void complete(select_op& op, recv_case<T, F>& c) {
+template <class T, class F, bool O>
+void complete(select_op& op, recv_case<T, F, O>& c) {
   std::optional<T> v;
   if (op.status == op_status::done) v = c.slot.take();
   if constexpr (std::is_invocable_v<F&, std::optional<T>>)
@@ -180,8 +190,8 @@ void complete(select_op& op, recv_case<T, F>& c) {
   else
     c.fn();
 }
-template <class T, class F>
-void complete(select_op&, send_case<T, F>& c) {
+template <class T, class F, bool O>
+void complete(select_op&, send_case<T, F, O>& c) {
   c.fn();
 }
 
@@ -267,14 +277,14 @@ class select_case {
   template <detail::recv_handle C, class F>
   static select_case recv(C&& c, F fn) {
     using case_t = recv_case<detail::handle_value_t<C>, F>;
-    return select_case(std::make_unique<impl<case_t>>(case_t{detail::case_chan::owning(std::forward<C>(c)), std::move(fn), {}}));
+    return select_case(std::make_unique<impl<case_t>>(case_t{detail::case_chan<true>(std::forward<C>(c)), std::move(fn), {}}));
   }
   // Sends v on c (a chan<T> or send_chan<T>) and then runs fn().
   template <detail::send_handle C, class U, class F>
   static select_case send(C&& c, U&& v, F fn) {
     using case_t = send_case<detail::handle_value_t<C>, F>;
     return select_case(std::make_unique<impl<case_t>>(
-        case_t{detail::case_chan::owning(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)), std::move(fn)}));
+        case_t{detail::case_chan<true>(std::forward<C>(c)), detail::handle_value_t<C>(std::forward<U>(v)), std::move(fn)}));
   }
 
  private:

@@ -41,8 +41,9 @@ struct run_options {
   std::size_t guarded_stacks = std::size_t(-1);
   deadlock_action on_deadlock = deadlock_action::abort;
   // Upper bound of the weft::blocking thread pool. Below it, a call that no
-  // idle thread takes gets a new thread once the pool has gone ~1 ms
-  // without progress (docs/scheduler.md, "Blocking pool").
+  // idle thread takes gets a new thread at once while the pool has fewer
+  // threads than CPUs, else once the pool has gone ~1 ms without progress
+  // (docs/scheduler.md, "Blocking pool").
   unsigned max_blocking_threads = 64;
   // How long after main returns the other fibers have to finish unwinding
   // (fiber_cancelled) before run() gives up on them: a fiber that still

@@ -52,6 +52,18 @@
 //    connection would run first and, under a steady load on one worker,
 //    the oldest would wait behind every later batch. Go injects netpoll
 //    results into the global queue too (injectglist).
+// 9. A worker that runs out of work polls without blocking before it
+//    steals and sleeps (worker.cpp's loop, poll_now(true)). Right after a
+//    blocking poll returned (a worker woke for an edge and ran what it
+//    readied) that poll almost always finds the ready list empty, a
+//    system call for nothing (the counts are in docs/benchmarks.md). So while
+//    the last poll was a blocking one that ended less than kAfterBlockNs
+//    ago, poll_now(true) returns at once; the worker then steals, and
+//    sleeps in the blocking poll (busy is free, or someone else polls),
+//    which returns at once if edges did come. Nothing is lost: the skip
+//    only defers the same epoll_wait to the blocking poll. A saturated
+//    server, whose workers never run out of work long enough to block,
+//    polls as before: its last polls are non-blocking ones.
 //
 // Rejected: a waiter list per direction (Photon's EALREADY shows the need
 // for more than one waiter; Go serialises callers on the fd's own lock
@@ -83,6 +95,7 @@ constexpr std::uint64_t kWakeTag = ~std::uint64_t{0};
 constexpr std::uint32_t kChunk = 1024;
 constexpr std::uint32_t kMaxChunks = 4096;  // 4M descriptors
 constexpr int kMaxEvents = 128;
+constexpr std::int64_t kAfterBlockNs = 50'000;  // note 9
 
 std::atomic<std::uint32_t> g_generation{0};
 
@@ -431,6 +444,7 @@ int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
     n = epoll_wait(epfd, evs, kMaxEvents, ms);
   }
   last_poll.store(now_ns(), std::memory_order_relaxed);
+  last_poll_blocked.store(blocking, std::memory_order_relaxed);
   int woken = 0;
   ready_chain chain;
   for (int i = 0; i < n; i++) {
@@ -471,6 +485,11 @@ int netpoller::poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept {
 
 bool netpoller::poll_now(bool caller_runs_one) noexcept {
   if (waiters.load(std::memory_order_relaxed) == 0) return false;
+  // Note 9: out of work just after a blocking poll; the blocking poll the
+  // caller is heading for will look.
+  if (caller_runs_one && last_poll_blocked.load(std::memory_order_relaxed) &&
+      now_ns() - last_poll.load(std::memory_order_relaxed) < kAfterBlockNs)
+    return false;
   // Acquire/release: one poller at a time; the flag protects nothing else.
   if (busy.load(std::memory_order_relaxed) || busy.exchange(true, std::memory_order_acquire)) return false;
   const int woken = poll(0, caller_runs_one);

@@ -36,6 +36,8 @@ struct netpoller {
   // after it drained evfd: de-duplicates writes (note 6 in netpoll.cpp).
   std::atomic<bool> wake_sig{false};
   std::atomic<std::int64_t> last_poll{0};  // steady ns of the last poll; relaxed hint
+  // Whether that poll was a blocking one; relaxed hint (netpoll.cpp note 9).
+  std::atomic<bool> last_poll_blocked{false};
 
   void start();
   void stop() noexcept;
@@ -49,6 +51,10 @@ struct netpoller {
   // Returns how many waiters were woken.
   int poll(std::int64_t deadline_ns, bool caller_runs_one) noexcept;
   // A non-blocking poll if nobody else is polling; whether it woke anyone.
+  // `caller_runs_one` also says that the caller is out of work and will
+  // sleep next if the poll readies nothing: then the poll is skipped when
+  // the last poll was a blocking one that ended under kAfterBlockNs ago
+  // (netpoll.cpp note 9); the caller's own blocking poll collects instead.
   bool poll_now(bool caller_runs_one) noexcept;
 };
 

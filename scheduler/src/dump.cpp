@@ -237,7 +237,8 @@ class unwinder {
     const char* file = line != nullptr ? dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr) : nullptr;
     if (file != nullptr) {
       out += file;
-      out += ":" + std::to_string(lineno);
+      out += ':';
+      out += std::to_string(lineno);
     } else {
       const char* mod = m != nullptr ? dwfl_module_info(m, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr)
                                      : nullptr;
@@ -328,7 +329,8 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
   fcontext_t fctx = nullptr;
   const bool read = peek(&state, &f->state, sizeof state, world) && peek(&why, &f->waiting, sizeof why, world) &&
                     peek(&fctx, &f->ctx.fctx, sizeof fctx, world);
-  std::string head = "fiber " + std::to_string(f->id);
+  std::string head = "fiber ";
+  head += std::to_string(f->id);
   if (f->is_main) head += " (main)";
   head += " [";
   if (!read) {
@@ -337,7 +339,8 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
     head += why.what;
     char buf[48];
     if (why.fd >= 0) {
-      head += " fd " + std::to_string(why.fd);
+      head += " fd ";
+      head += std::to_string(why.fd);
     } else if (why.object != nullptr) {
       std::snprintf(buf, sizeof buf, " %p", why.object);
       head += buf;
@@ -345,13 +348,17 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
   } else if (state == fiber_state::running) {
     head += "running";
     for (worker* w : rt.workers)
-      if (w->running_id.load(std::memory_order_relaxed) == f->id) head += " on worker " + std::to_string(w->index);
+      if (w->running_id.load(std::memory_order_relaxed) == f->id) {
+        head += " on worker ";
+        head += std::to_string(w->index);
+      }
   } else {
     head += state_name(state);
   }
   head += "]: spawned at ";
   head += f->site.file_name();
-  head += ":" + std::to_string(f->site.line());
+  head += ':';
+  head += std::to_string(f->site.line());
   e.head = std::move(head);
 
   if (!read) {
@@ -419,9 +426,15 @@ void add_running_unregistered(runtime& rt, std::vector<fiber_entry>& entries, du
     std::memcpy(&loc, site, sizeof loc);
     fiber_entry e;
     e.id = id;
-    e.head = "fiber " + std::to_string(id) + (is_main ? " (main)" : "") + " [running on worker " +
-             std::to_string(w->index) + ", has not parked yet]: spawned at " + loc.file_name() + ":" +
-             std::to_string(loc.line());
+    e.head = "fiber ";
+    e.head += std::to_string(id);
+    if (is_main) e.head += " (main)";
+    e.head += " [running on worker ";
+    e.head += std::to_string(w->index);
+    e.head += ", has not parked yet]: spawned at ";
+    e.head += loc.file_name();
+    e.head += ':';
+    e.head += std::to_string(loc.line());
     entries.push_back(std::move(e));
   }
 }
@@ -460,9 +473,11 @@ std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
     if (!e.pcs.empty() || !e.note.empty()) out += "\n";
   }
   const std::size_t live = rt.live_fibers();
-  if (live > entries.size())
-    out += "(and about " + std::to_string(live - entries.size()) +
-           " fibers queued that have not run yet: they have no frames)\n";
+  if (live > entries.size()) {
+    out += "(and about ";
+    out += std::to_string(live - entries.size());
+    out += " fibers queued that have not run yet: they have no frames)\n";
+  }
   return out;
 }
 

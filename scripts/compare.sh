@@ -45,15 +45,15 @@ wants() {  # wants <model keys or groups...>: whether --models selects any
   done
   return 1
 }
-targets=(weft-compare)
-wants weft weft-mn weft-n1 cpp-threads threads condvar && targets+=(weft-bench)
-wants boost boost-fiber boost-fiber-spin && targets+=(boost-fiber-bench)
-wants go && targets+=(go-bench)
-wants rust tokio rust-threads && targets+=(rust-bench tokio-bench)
-wants procs fork procpool && targets+=(procs-bench)
+# The Cargo workspace comes first: its build is the longest chain of steps
+# that cannot be split, so it should start while the C++ files compile.
+targets=()
+wants rust tokio rust-threads && targets+=(rust-bench)
 # The network scenarios' servers (weft-bench serve, go-bench, tokio-bench)
-# and load generator; allofnet's server is weft-bench's or go-bench's.
-targets+=(echo-client weft-bench go-bench tokio-bench)
+# and load generator; allofnet's server is go-bench's or weft-bench's.
+targets+=(tokio-bench go-bench weft-compare weft-bench echo-client)
+wants boost boost-fiber boost-fiber-spin && targets+=(boost-fiber-bench)
+wants procs fork procpool && targets+=(procs-bench)
 # (grep reads a saved copy of the list: reading the output directly with
 # -q would stop early, and pipefail would count the broken pipe as a failure.)
 help=$(cmake --build "$build" --target help)

@@ -45,8 +45,7 @@ wants() {  # wants <model keys or groups...>: whether --models selects any
   done
   return 1
 }
-# The Cargo workspace comes first: its build is the longest chain of steps
-# that cannot be split, so it should start while the C++ files compile.
+# (The order here does not matter: Ninja starts whatever is ready.)
 targets=()
 wants rust tokio rust-threads && targets+=(rust-bench)
 # The network scenarios' servers (weft-bench serve, go-bench, tokio-bench)

@@ -13,17 +13,53 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/scripts/install-deps.sh"
 build="${WEFT_BUILD_DIR:-$here/build/release}"
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
-      -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=ON >/dev/null
-targets=(weft-bench weft-compare boost-fiber-bench go-bench echo-client)
-# Tokio's server is built only where cargo and Debian's tokio crates are
-# (bench/CMakeLists.txt); weft-compare reports it "not installed" otherwise.
-# (grep reads a saved copy of the list: reading make's output directly with
-# -q would stop early, and pipefail would count the broken pipe as a failure.)
-# The same for rust-bench (cargo and Debian's crates) and procs-bench.
-help=$(cmake --build "$build" --target help)
-for t in tokio-bench rust-bench procs-bench; do
-  if grep -w -- "$t" <<<"$help" >/dev/null; then targets+=("$t"); fi
+# A new build tree uses Ninja, which builds the C++ targets, the Go program
+# and the Cargo workspace side by side (make's top-level Makefile builds one
+# requested target at a time); an existing tree keeps its generator.
+generator=()
+if [ ! -f "$build/CMakeCache.txt" ] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+# The Rust programs' Cargo profile: quick (Cargo's release defaults) for
+# --quick, the default; release (LTO, one codegen unit) for --normal and
+# --full (bench/Cargo.toml; docs/benchmarks.md, "The Rust programs' profiles").
+profile=quick
+for a in "$@"; do
+  case "$a" in --normal|--full) profile=release ;; esac
 done
-cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
+      -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=ON -DWEFT_CARGO_PROFILE="$profile" >/dev/null
+
+# The programs the run needs: each model group's (--models=; all without
+# it), weft-compare, and for the network scenarios the servers' programs
+# and the load generator. Rust, Go and Boost.Fiber only where this build
+# has a target for them (bench/CMakeLists.txt: their toolchains were
+# found); weft-compare reports the others "not installed".
+models=""
+for a in "$@"; do
+  case "$a" in --models=*) models=${a#--models=} ;; esac
+done
+wants() {  # wants <model keys or groups...>: whether --models selects any
+  [ -z "$models" ] && return 0
+  local m w
+  for w in "$@"; do
+    for m in ${models//,/ }; do [ "$m" = "$w" ] && return 0; done
+  done
+  return 1
+}
+# (The order here does not matter: Ninja starts whatever is ready.)
+targets=()
+wants rust tokio rust-threads && targets+=(rust-bench)
+# The network scenarios' servers (weft-bench serve, go-bench, tokio-bench)
+# and load generator; allofnet's server is go-bench's or weft-bench's.
+targets+=(tokio-bench go-bench weft-compare weft-bench echo-client)
+wants boost boost-fiber boost-fiber-spin && targets+=(boost-fiber-bench)
+wants procs fork procpool && targets+=(procs-bench)
+# (grep reads a saved copy of the list: reading the output directly with
+# -q would stop early, and pipefail would count the broken pipe as a failure.)
+help=$(cmake --build "$build" --target help)
+build_targets=()
+for t in "${targets[@]}"; do
+  case " ${build_targets[*]} " in *" $t "*) continue ;; esac
+  if grep -w -- "$t" <<<"$help" >/dev/null; then build_targets+=("$t"); fi
+done
+cmake --build "$build" -j"$(nproc)" --target "${build_targets[@]}"
 exec "$build/bench/compare/weft-compare" --workers="${WEFT_WORKERS:-2}" "$@"

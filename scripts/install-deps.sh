@@ -3,7 +3,7 @@
 # any is missing. Idempotent; needs root (or sudo) only when installing.
 set -euo pipefail
 
-packages=(build-essential cmake g++
+packages=(build-essential cmake g++ ninja-build
           libboost-context-dev libboost-fiber-dev
           libgtest-dev libgmock-dev libbenchmark-dev
           golang-go gnuplot-nox

@@ -62,12 +62,20 @@
 //    the default. `--idle=spin` selects suspend=false for such comparisons;
 //    the output line then carries `variant=spin`.
 // 3. Launch policy boost::fibers::launch::post everywhere (the new fiber is
-//    queued; the spawner keeps running), like `go f()`.
-// 4. Stacks: the default boost::fibers::default_stack, which is
-//    boost::context::fixedsize_stack with stack_traits::default_size() =
-//    128 KiB per fiber, allocated with std::malloc on Linux (no guard page;
-//    glibc hands out blocks of that size from mmap or from the heap).
-//    Only the touched pages become resident, which is what `parked` measures.
+//    queued; the spawner keeps running), like `go f()`: every fiber is
+//    started by bf_pool.hpp's post() (bf::async with the same policy and
+//    stacks in onetask).
+// 4. Stacks: every fiber gets a 16 KiB stack (bf_pool.hpp's kStackBytes)
+//    from one boost::context::pooled_fixedsize_stack, as Boost.Fiber's own
+//    benchmarks configure their fibers (one small stack from a pool-like
+//    allocator), behind a mutex because boost::pool is not thread-safe and
+//    a stolen fiber's stack is freed on its thief's thread. The default,
+//    fixedsize_stack's 128 KiB malloc'd per fiber, costs an mmap and a
+//    munmap per fiber (glibc's mmap threshold is 128 KiB) and is not what
+//    users who care about fiber counts run. The pool keeps freed stacks for
+//    reuse and grows by doubling chunks; it writes its free list into the
+//    lowest page of each stack, so a pooled stack has that page resident
+//    besides the ones the fiber touches (what `parked` measures).
 // 5. Channels: skynet and pingpong use boost::fibers::unbuffered_channel<long>
 //    (true rendezvous, as Go's make(chan int)). A skynet node's channel is held
 //    by std::shared_ptr shared with its children: a child's push() may still
@@ -122,7 +130,7 @@ void skynet_node(std::shared_ptr<long_channel> parent, long num, long size) {
   auto rc = std::make_shared<long_channel>();  // shared: see note 5
   const long child = size / 10;
   for (long i = 0; i < 10; ++i) {
-    bf::fiber(bf::launch::post, skynet_node, rc, num + i * child, child).detach();
+    post(skynet_node, rc, num + i * child, child).detach();
   }
   long sum = 0;
   for (int i = 0; i < 10; ++i) sum += rc->value_pop();
@@ -133,7 +141,7 @@ outcome run_skynet(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   const auto start = clock_type::now();
   auto root = std::make_shared<long_channel>();
-  bf::fiber(bf::launch::post, skynet_node, root, 0L, n).detach();
+  post(skynet_node, root, 0L, n).detach();
   const long sum = root->value_pop();
   const long elapsed = nanos_since(start);
   return {sum, elapsed, n, std::nullopt};  // ops = n (the leaves), as weft-bench counts it
@@ -149,7 +157,7 @@ outcome run_spawn(long n, unsigned workers, bool suspend) {
   fibers.reserve(slots.size());
   const auto start = clock_type::now();
   for (long i = 0; i < n; ++i) {
-    fibers.emplace_back(bf::launch::post, [&slots, i] { slots[static_cast<std::size_t>(i)] = i; });
+    fibers.push_back(post([&slots, i] { slots[static_cast<std::size_t>(i)] = i; }));
   }
   for (auto& f : fibers) f.join();
   const long elapsed = nanos_since(start);
@@ -171,8 +179,8 @@ outcome run_yield(long n) {
       ++count;
     }
   };
-  bf::fiber a(bf::launch::post, body, std::ref(counts[0]));
-  bf::fiber b(bf::launch::post, body, std::ref(counts[1]));
+  bf::fiber a = post(body, std::ref(counts[0]));
+  bf::fiber b = post(body, std::ref(counts[1]));
   a.join();
   b.join();
   const long elapsed = nanos_since(start);
@@ -193,7 +201,7 @@ outcome run_parked(long n, unsigned workers, bool suspend) {
 
   const auto start = clock_type::now();
   for (long i = 0; i < n; ++i) {
-    bf::fiber(bf::launch::post, [&] {
+    post([&] {
       parked.count_down();  // just before blocking
       int unused = 0;
       if (gate.pop(unused) == bf::channel_op_status::closed) {
@@ -220,11 +228,11 @@ outcome run_pingpong(long n, unsigned workers, bool suspend) {
   long_channel ping, pong;
   long final_value = 0;
   const auto start = clock_type::now();
-  bf::fiber echo(bf::launch::post, [&] {
+  bf::fiber echo = post([&] {
     long v = 0;
     while (ping.pop(v) == bf::channel_op_status::success) pong.push(v + 1);
   });
-  bf::fiber driver(bf::launch::post, [&] {
+  bf::fiber driver = post([&] {
     long v = 0;
     for (long i = 0; i < n; ++i) {
       ping.push(v);
@@ -249,7 +257,7 @@ outcome run_spsc(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   bf::buffered_channel<long> ch(kBuffer);
   const auto start = clock_type::now();
-  bf::fiber producer(bf::launch::post, [&] {
+  bf::fiber producer = post([&] {
     for (long i = 0; i < n; ++i) ch.push(i);
     ch.close();
   });
@@ -276,13 +284,13 @@ outcome run_mpmc(long n, unsigned workers, bool suspend) {
   std::vector<bf::fiber> fibers;
   const auto start = clock_type::now();
   for (long p = 0; p < kProducers; ++p) {
-    fibers.emplace_back(bf::launch::post, [&, p] {
+    fibers.push_back(post([&, p] {
       for (long i = p * n / kProducers; i < (p + 1) * n / kProducers; ++i) ch.push(i);
       if (producers_left.fetch_sub(1) == 1) ch.close();
-    });
+    }));
   }
   for (long k = 0; k < kConsumers; ++k) {
-    fibers.emplace_back(bf::launch::post, [&] {
+    fibers.push_back(post([&] {
       long got = 0, s = 0, v = 0;
       while (ch.pop(v) == bf::channel_op_status::success) {
         ++got;
@@ -290,7 +298,7 @@ outcome run_mpmc(long n, unsigned workers, bool suspend) {
       }
       sum.fetch_add(s);
       counts.push(got);
-    });
+    }));
   }
   long got = 0;
   for (long k = 0; k < kConsumers; ++k) got += counts.value_pop();
@@ -311,12 +319,12 @@ outcome run_mutex(long n, unsigned workers, bool suspend) {
   std::vector<bf::fiber> fibers;
   const auto start = clock_type::now();
   for (long t = 0; t < kTasks; ++t) {
-    fibers.emplace_back(bf::launch::post, [&, t] {
+    fibers.push_back(post([&, t] {
       for (long i = t * n / kTasks; i < (t + 1) * n / kTasks; ++i) {
         std::lock_guard<bf::mutex> lock(mu);
         ++counter;
       }
-    });
+    }));
   }
   for (auto& f : fibers) f.join();
   const long elapsed = nanos_since(start);
@@ -330,7 +338,6 @@ outcome run_mutex(long n, unsigned workers, bool suspend) {
 // Every fiber is joined, after the clock stops, before its channels go out
 // of scope (note 5).
 
-constexpr std::size_t kReportBuffer = 1024;  // holds 1023 (note 6)
 constexpr long kPoolWorkers = 8;
 constexpr std::size_t kPoolBuffer = 64;  // holds 63 (note 6)
 
@@ -345,22 +352,22 @@ outcome run_sieve(long n, unsigned workers, bool suspend) {
   std::vector<bf::fiber> fibers;
   const auto start = clock_type::now();
   auto in = std::make_shared<long_channel>();
-  fibers.emplace_back(bf::launch::post, [in, &stop] {
+  fibers.push_back(post([in, &stop] {
     for (long i = 2; !stop.load(std::memory_order_relaxed); ++i) in->push(i);
     in->close();
-  });
+  }));
   long last = 0;
   for (long k = 0; k < n; ++k) {
     const long prime = in->value_pop();
     last = prime;
     auto out = std::make_shared<long_channel>();
-    fibers.emplace_back(bf::launch::post, [in, out, prime] {
+    fibers.push_back(post([in, out, prime] {
       long v = 0;
       while (in->pop(v) == bf::channel_op_status::success) {
         if (v % prime != 0) out->push(v);
       }
       out->close();
-    });
+    }));
     in = out;
   }
   const long elapsed = nanos_since(start);
@@ -383,17 +390,17 @@ outcome run_workerpool(long n, unsigned workers, bool suspend) {
   bf::buffered_channel<std::uint64_t> results(kPoolBuffer);
   std::vector<bf::fiber> fibers;
   const auto start = clock_type::now();
-  fibers.emplace_back(bf::launch::post, [&] {
+  fibers.push_back(post([&] {
     for (long i = 0; i < n; ++i) jobs.push(i);
     jobs.close();
-  });
+  }));
   for (long w = 0; w < kPoolWorkers; ++w) {
-    fibers.emplace_back(bf::launch::post, [&] {
+    fibers.push_back(post([&] {
       long j = 0;
       while (jobs.pop(j) == bf::channel_op_status::success) {
         results.push(bench::job_work(static_cast<std::uint64_t>(j)));
       }
-    });
+    }));
   }
   std::uint64_t sum = 0;
   for (long i = 0; i < n; ++i) sum += results.value_pop();
@@ -407,19 +414,10 @@ outcome run_workerpool(long n, unsigned workers, bool suspend) {
 outcome run_cpusplit(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   const long chunks = (n + bench::kPrimeChunk - 1) / bench::kPrimeChunk;
-  bf::buffered_channel<long> counts(kReportBuffer);
-  std::vector<bf::fiber> fibers;
-  const auto start = clock_type::now();
-  for (long k = 0; k < chunks; ++k) {
-    fibers.emplace_back(bf::launch::post, [&counts, k, n] {
-      const long lo = k * bench::kPrimeChunk;
-      counts.push(bench::count_primes_trial(lo, std::min(lo + bench::kPrimeChunk, n)));
-    });
-  }
-  long total = 0;
-  for (long k = 0; k < chunks; ++k) total += counts.value_pop();
-  const long elapsed = nanos_since(start);
-  for (auto& f : fibers) f.join();
+  const auto [total, elapsed] = fan_in<long>(chunks, [n](long k) {
+    const long lo = k * bench::kPrimeChunk;
+    return bench::count_primes_trial(lo, std::min(lo + bench::kPrimeChunk, n));
+  });
   return {total, elapsed, n, std::nullopt};
 }
 
@@ -429,21 +427,11 @@ outcome run_latency(long n, unsigned workers, bool suspend) {
   long want = 0;
   for (long i = 0; i < n; ++i) want += bench::latency_ms(i);
   work_stealing_pool pool(workers, suspend);
-  bf::buffered_channel<long> done(kReportBuffer);
-  std::vector<bf::fiber> fibers;
-  fibers.reserve(static_cast<std::size_t>(n));
-  const auto start = clock_type::now();
-  for (long i = 0; i < n; ++i) {
-    fibers.emplace_back(bf::launch::post, [&done, i] {
-      const long ms = bench::latency_ms(i);
-      boost::this_fiber::sleep_for(std::chrono::milliseconds(ms));
-      done.push(ms);
-    });
-  }
-  long sum = 0;
-  for (long i = 0; i < n; ++i) sum += done.value_pop();
-  const long elapsed = nanos_since(start);
-  for (auto& f : fibers) f.join();
+  const auto [sum, elapsed] = fan_in<long>(n, [](long i) {
+    const long ms = bench::latency_ms(i);
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  });
   return {sum == want ? n : -1, elapsed, n, std::nullopt};
 }
 
@@ -455,18 +443,8 @@ outcome run_fileio(long n, unsigned workers, bool suspend) {
   const bench::file_set files(n);
   const std::uint64_t want = files.expected_sum();
   work_stealing_pool pool(workers, suspend);
-  bf::buffered_channel<std::uint64_t> sums(kReportBuffer);
-  std::vector<bf::fiber> fibers;
-  fibers.reserve(static_cast<std::size_t>(n));
-  const auto start = clock_type::now();
-  for (long i = 0; i < n; ++i) {
-    fibers.emplace_back(bf::launch::post,
-                        [&sums, path = files.path(i)] { sums.push(bench::read_file_checksum(path)); });
-  }
-  std::uint64_t sum = 0;
-  for (long i = 0; i < n; ++i) sum += sums.value_pop();
-  const long elapsed = nanos_since(start);
-  for (auto& f : fibers) f.join();
+  const auto [sum, elapsed] =
+      fan_in<std::uint64_t>(n, [&files](long i) { return bench::read_file_checksum(files.path(i)); });
   return {sum == want ? n : -1, elapsed, n, std::nullopt};
 }
 
@@ -482,12 +460,12 @@ outcome run_scale(long n, unsigned workers, bool suspend) {
   fibers.reserve(static_cast<std::size_t>(n));
   const auto start = clock_type::now();
   for (long i = 0; i < n; ++i) {
-    fibers.emplace_back(bf::launch::post, [&] {
+    fibers.push_back(post([&] {
       ready.count_down();
       int unused = 0;
       (void)gate.pop(unused);
       done.push(1);
-    });
+    }));
   }
   ready.wait();
   gate.close();

@@ -1,16 +1,17 @@
 // boost-fiber-bench's versions of the seed's exercises (weft-bench's
 // exercises.cpp has the full descriptions), on the work-stealing pool of
-// bf_pool.hpp; allofsleep is boost_fiber_bench.cpp's latency. allofnet is
-// not expressible: Boost.Fiber has no socket layer (main exits 3).
+// bf_pool.hpp, every fiber on its pooled stacks; allofsleep is
+// boost_fiber_bench.cpp's latency. allofnet is not expressible: Boost.Fiber
+// has no socket layer (main exits 3).
 //
 //   onetask   n times, one after another: one fiber returns k+1 through a
 //             fibers::future (bf::async), main waits for it.
-//   allofcpu  n fibers at once; fiber k pushes allofcpu_count(k).
+//   allofcpu  n fibers at once; fiber k pushes allofcpu_count(k) (fan_in).
 //   pool      8 long-lived worker fibers pop jobs from a buffered_channel fed
 //             by a feeder fiber and push results on another; odd jobs sleep
 //             1 ms with this_fiber::sleep_for.
 //   disk      n fibers at once; fiber i writes file i, reads it back and
-//             pushes its checksum. The file calls are plain calls: they
+//             pushes its checksum (fan_in). The file calls are plain calls: they
 //             block the worker thread they run on (Boost.Fiber has no
 //             blocking pool), so on W threads at most W files are in flight.
 
@@ -24,18 +25,12 @@
 
 namespace bf_bench {
 
-namespace {
-// Capacity of the channels many fibers report on; Boost keeps one slot
-// empty, so it holds 1023 (boost_fiber_bench.cpp, note 6).
-constexpr std::size_t kReportBuffer = 1024;
-}  // namespace
-
 outcome run_onetask(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
   bool ok = true;
   const auto start = clock_type::now();
   for (long k = 0; k < n; ++k) {
-    ok &= bf::async(bf::launch::post, [k] { return k + 1; }).get() == k + 1;
+    ok &= bf::async(bf::launch::post, std::allocator_arg, fiber_stacks(), [k] { return k + 1; }).get() == k + 1;
   }
   const long elapsed = nanos_since(start);
   return {ok ? n : -1, elapsed, n, std::nullopt};
@@ -43,17 +38,7 @@ outcome run_onetask(long n, unsigned workers, bool suspend) {
 
 outcome run_allofcpu(long n, unsigned workers, bool suspend) {
   work_stealing_pool pool(workers, suspend);
-  bf::buffered_channel<long> counts(kReportBuffer);
-  std::vector<bf::fiber> fibers;
-  fibers.reserve(static_cast<std::size_t>(n));
-  const auto start = clock_type::now();
-  for (long k = 0; k < n; ++k) {
-    fibers.emplace_back(bf::launch::post, [&counts, k] { counts.push(bench::allofcpu_count(k)); });
-  }
-  long total = 0;
-  for (long k = 0; k < n; ++k) total += counts.value_pop();
-  const long elapsed = nanos_since(start);
-  for (auto& f : fibers) f.join();
+  const auto [total, elapsed] = fan_in<long>(n, [](long k) { return bench::allofcpu_count(k); });
   return {total, elapsed, n, std::nullopt};
 }
 
@@ -65,7 +50,7 @@ outcome run_pool(long n, unsigned workers, bool suspend) {
   std::vector<bf::fiber> fibers;
   const auto start = clock_type::now();
   for (long w = 0; w < bench::kPoolTasks; ++w) {
-    fibers.emplace_back(bf::launch::post, [&] {
+    fibers.push_back(post([&] {
       long k = 0;
       while (jobs.pop(k) == bf::channel_op_status::success) {
         if (!bench::pool_job_is_sleep(k)) {
@@ -75,12 +60,12 @@ outcome run_pool(long n, unsigned workers, bool suspend) {
           results.push(1);
         }
       }
-    });
+    }));
   }
-  fibers.emplace_back(bf::launch::post, [&] {
+  fibers.push_back(post([&] {
     for (long k = 0; k < n; ++k) jobs.push(k);
     jobs.close();
-  });
+  }));
   long total = 0;
   for (long k = 0; k < n; ++k) total += results.value_pop();
   const long elapsed = nanos_since(start);
@@ -91,19 +76,8 @@ outcome run_pool(long n, unsigned workers, bool suspend) {
 outcome run_disk(long n, unsigned workers, bool suspend) {
   const bench::scratch_dir dir(n);
   work_stealing_pool pool(workers, suspend);
-  bf::buffered_channel<std::uint64_t> sums(kReportBuffer);
-  std::vector<bf::fiber> fibers;
-  fibers.reserve(static_cast<std::size_t>(n));
-  const auto start = clock_type::now();
-  for (long i = 0; i < n; ++i) {
-    fibers.emplace_back(bf::launch::post, [&sums, i, path = dir.path(i)] {
-      sums.push(bench::write_read_file_checksum(path, i));
-    });
-  }
-  std::uint64_t sum = 0;
-  for (long i = 0; i < n; ++i) sum += sums.value_pop();
-  const long elapsed = nanos_since(start);
-  for (auto& f : fibers) f.join();
+  const auto [sum, elapsed] =
+      fan_in<std::uint64_t>(n, [&dir](long i) { return bench::write_read_file_checksum(dir.path(i), i); });
   return {sum == bench::expected_disk_sum(n) ? n : -1, elapsed, n, std::nullopt};
 }
 

@@ -42,8 +42,8 @@
 //    1:1 threads for scenarios that keep one thread per task alive, checked
 //    against this machine's pid_max, threads-max, vm.max_map_count and the
 //    user's process limit ("n/a: thread limit (...)"); Boost.Fiber where
-//    parked fibers would need more than 8 GiB (scale-1M: ~10 GiB at the
-//    10.6 KB per parked fiber measured by `parked`), a lot for one cell on
+//    parked fibers would need more than 8 GiB (scale-1M: ~13 GiB at the
+//    13.6 KB per parked fiber measured by `parked`), a lot for one cell on
 //    a shared machine.
 // 6. A benchmark program that exits with status 3 declares the scenario
 //    outside what its model can express (Boost.Fiber has no select): the pair

@@ -194,20 +194,35 @@ double boost_fiber_api_ns(long n) {
   return std::chrono::duration<double, std::nano>(el).count() / (2.0 * static_cast<double>(n));
 }
 
-// yield: two tasks on one thread taking turns.
+// yield: two tasks on one thread taking turns. Each counts the yields it
+// has returned from; result: that count if both reached it, else -1 (as
+// go-bench and boost-fiber-bench count theirs).
 void run_yield(config c) {
   clk::duration el{};
+  long counts[2] = {0, 0};
   if (c.fibers) c.workers = 1;  // "on one thread", as Go's GOMAXPROCS=1
   c.main_task([&] {
     const auto t0 = clk::now();
     if (c.fibers) {
-      auto a = weft::spawn([&] { for (long i = 0; i < c.n; i++) weft::yield(); });
-      auto b = weft::spawn([&] { for (long i = 0; i < c.n; i++) weft::yield(); });
+      auto body = [n = c.n](long& count) {
+        for (long i = 0; i < n; i++) {
+          weft::yield();
+          ++count;
+        }
+      };
+      auto a = weft::spawn([&] { body(counts[0]); });
+      auto b = weft::spawn([&] { body(counts[1]); });
       a.join();
       b.join();
     } else {
-      std::thread a([&] { for (long i = 0; i < c.n; i++) std::this_thread::yield(); });
-      std::thread b([&] { for (long i = 0; i < c.n; i++) std::this_thread::yield(); });
+      auto body = [n = c.n](long& count) {
+        for (long i = 0; i < n; i++) {
+          std::this_thread::yield();
+          ++count;
+        }
+      };
+      std::thread a([&] { body(counts[0]); });
+      std::thread b([&] { body(counts[1]); });
       a.join();
       b.join();
     }
@@ -216,22 +231,29 @@ void run_yield(config c) {
   char extra[128];
   std::snprintf(extra, sizeof extra, "raw_fcontext_ns=%.2f boost_fiber_api_ns=%.2f", raw_fcontext_ns(c.n),
                 boost_fiber_api_ns(c.n));
-  report(c, c.n, el, 2 * c.n, extra);
+  report(c, counts[0] == counts[1] ? counts[0] : -1, el, 2 * c.n, extra);
 }
 
-// parked: RSS per task blocked receiving on a channel.
+// parked: RSS per task blocked receiving on a channel. Once sampled, the
+// channel is closed; each task counts its wake-up (a receive that returned
+// closed) and main waits for all of them. result: the number of tasks woken
+// (n when every parked task was), as go-bench and boost-fiber-bench count it.
 void run_parked(const config& c) {
   long per = 0;
   clk::duration el{};
+  std::atomic<long> woke{0};
   c.main_task([&] {
     auto ch = weft::make_chan<int>();
     weft::wait_group parked;  // as Go's version: done just before blocking
+    weft::wait_group finished;
     const long before = bench::resident_bytes();
     const auto t0 = clk::now();
     parked.add(c.n);
-    for (long i = 0; i < c.n; i++) c.start([ch, &parked] {
+    finished.add(c.n);
+    for (long i = 0; i < c.n; i++) c.start([ch, &parked, &finished, &woke] {
         parked.done();
-        (void)ch.recv();
+        if (!ch.recv()) woke.fetch_add(1, std::memory_order_relaxed);  // read after finished.wait()
+        finished.done();
       });
     parked.wait();
     el = clk::now() - t0;  // time to start n tasks that park
@@ -240,9 +262,9 @@ void run_parked(const config& c) {
     weft::sleep_for(std::chrono::milliseconds(100));
     per = (bench::resident_bytes() - before) / c.n;
     ch.close();
-    if (!c.fibers) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    finished.wait();  // its acq_rel count-down orders every task's increment before this
   });
-  report(c, c.n, el, c.n, "bytes_per_task=" + std::to_string(per));
+  report(c, woke.load(std::memory_order_relaxed), el, c.n, "bytes_per_task=" + std::to_string(per));
 }
 
 // pingpong: two tasks bounce a value over two unbuffered channels.

@@ -227,12 +227,14 @@ fn main() {
         let _ = stdout.flush();
         drop(stdout);
 
-        let mut stdin = tokio::io::stdin();
-        let mut sink = tokio::io::sink();
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::io::copy(&mut stdin, &mut sink) => {} // EOF or error
-        }
+        // Either stops the server: EOF (or an error) on stdin, or SIGTERM.
+        tokio::spawn(async {
+            let mut stdin = tokio::io::stdin();
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut stdin, &mut sink).await;
+            process::exit(0);
+        });
+        term.recv().await;
     });
     // Exit without dropping the runtime: its drop would wait for the blocking
     // thread still reading stdin (after SIGTERM) and for every open connection.

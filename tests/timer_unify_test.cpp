@@ -149,6 +149,12 @@ TEST_F(timer_unify, timer_set_on_a_busy_worker_fires_on_another) {
             auto t = handoff.recv();
             if (t && t->recv()) fired.store(true, std::memory_order_release);
           });
+          // Busy for a moment first, so that worker 1 has likely gone to
+          // sleep with no timer pending (the case timers.cpp note 3 is
+          // for); the test is correct either way.
+          const auto settle = std::chrono::steady_clock::now() + 2ms;
+          while (std::chrono::steady_clock::now() < settle) {
+          }
           handoff.send(after(5ms));
           yield();  // the receiver takes the channel and parks on it
           const auto bound = std::chrono::steady_clock::now() + 20s;
@@ -186,15 +192,22 @@ TEST_F(timer_unify, stopped_ticker_never_delivers_plain_thread) { stop_leaves_no
 
 TEST_F(timer_unify, stopped_ticker_never_delivers_fiber) { run([] { stop_leaves_nothing(); }, one_worker()); }
 
-// A context cancelled before its deadline stays cancelled (the deadline,
-// stopped, never fires); one dropped before its deadline stops its timer.
+// A context's err is set once: a deadline racing cancel() (either may win)
+// never changes it afterwards; a context cancelled long before its
+// deadline stays cancelled, and one dropped before its deadline stops its
+// timer (ASan: nothing left behind).
 void cancel_before_deadline() {
   for (int i = 0; i < 100; i++) {
     auto ctx = context::background().with_timeout(std::chrono::microseconds(50 + i));
+    auto early = context::background().with_timeout(1h);
     ctx.cancel();
+    early.cancel();
+    const context_error first = ctx.err();
+    EXPECT_NE(first, context_error::none);
     { auto dropped = context::background().with_timeout(1h); }
     EXPECT_TRUE(after(300us).recv().has_value());
-    EXPECT_EQ(ctx.err(), context_error::cancelled);
+    EXPECT_EQ(ctx.err(), first);
+    EXPECT_EQ(early.err(), context_error::cancelled);
   }
   auto ctx = context::background().with_timeout(1ms);
   EXPECT_FALSE(ctx.done().recv().has_value());  // closed by the deadline

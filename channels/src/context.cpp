@@ -9,17 +9,21 @@
 #include <vector>
 
 #include <weft/channels/context.hpp>
-#include <weft/channels/time.hpp>
+#include <weft/scheduler/detail/timer.hpp>
 
 namespace weft {
 
 struct context::state {
-  std::mutex mu;  // guards err, children, timer
+  std::mutex mu;  // guards err, children, deadline_timer
   context_error err = context_error::none;
   chan<std::monostate> done;  // nil for background
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::vector<std::weak_ptr<state>> children;
-  std::uint64_t timer = 0;
+  detail::timer* deadline_timer = nullptr;
+
+  ~state() {
+    if (deadline_timer != nullptr) detail::timer_stop(deadline_timer);
+  }
 
   static void cancel(const std::shared_ptr<state>& s, context_error why) {
     std::vector<std::weak_ptr<state>> kids;
@@ -28,8 +32,8 @@ struct context::state {
       if (s->err != context_error::none || s->done.is_nil()) return;
       s->err = why;
       kids.swap(s->children);
-      if (s->timer != 0) detail::timer_cancel(s->timer);
-      s->timer = 0;
+      if (s->deadline_timer != nullptr) detail::timer_stop(s->deadline_timer);
+      s->deadline_timer = nullptr;
     }
     s->done.close();
     for (auto& k : kids)
@@ -64,15 +68,34 @@ context context::with_deadline(std::chrono::steady_clock::time_point deadline) c
   context c = with_cancel();
   if (c.s_->deadline && *c.s_->deadline <= deadline) return c;  // the parent's is sooner
   c.s_->deadline = deadline;
-  std::weak_ptr<state> weak = c.s_;
-  const std::uint64_t id = detail::timer_add(deadline, std::chrono::nanoseconds(0), [weak] {
-    if (auto s = weak.lock()) state::cancel(s, context_error::deadline_exceeded);
-  });
+  static constexpr detail::timer_callbacks kDeadline{
+      [](void* arg) noexcept {
+        if (auto s = static_cast<std::weak_ptr<state>*>(arg)->lock()) {
+          try {
+            state::cancel(s, context_error::deadline_exceeded);
+          } catch (...) {
+            // Nothing throws here (err was unset, so done is open); the
+            // catch keeps the callback noexcept.
+          }
+        }
+      },
+      [](void* arg) noexcept { delete static_cast<std::weak_ptr<state>*>(arg); },
+      true,  // outside_lock: cancel takes locks and stops other timers
+  };
+  auto* weak = new std::weak_ptr<state>(c.s_);
+  detail::timer* t = nullptr;
+  try {
+    t = detail::timer_start(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
+                            0, &kDeadline, weak);
+  } catch (...) {
+    delete weak;
+    throw;
+  }
   std::lock_guard lk(c.s_->mu);
   if (c.s_->err == context_error::none)
-    c.s_->timer = id;
+    c.s_->deadline_timer = t;
   else
-    detail::timer_cancel(id);
+    detail::timer_stop(t);
   return c;
 }
 

@@ -132,7 +132,8 @@ void runtime::on_first_io_waiter() noexcept {
 std::int64_t runtime::earliest_timer() const noexcept {
   std::int64_t t = INT64_MAX;
   for (worker* w : workers) {
-    const std::int64_t n = w->timers.next.load(std::memory_order_relaxed);
+    // Seq_cst: a sleeper's read in timers.cpp note 3's Dekker pair.
+    const std::int64_t n = w->timers.next.load(std::memory_order_seq_cst);
     if (n < t) t = n;
   }
   return t;
@@ -195,6 +196,7 @@ void worker::sleep_until_work() {
       // in earliest_timer() below.
       np.blocked_until.exchange(deadline, std::memory_order_seq_cst);
       const std::int64_t until = std::min(deadline, rt->earliest_timer());
+      sleep_until.store(until, std::memory_order_seq_cst);  // timers.cpp, note 3
       if (wake_word.load(std::memory_order_seq_cst) == 0) np.poll(until, true);
       np.blocked_until.store(netpoller::kNotBlocked, std::memory_order_relaxed);
       polling.store(false, std::memory_order_seq_cst);
@@ -202,8 +204,16 @@ void worker::sleep_until_work() {
     } else {
       worker_counters::bump(ctr.futex_sleeps);
       const std::int64_t traced_since = trace_on() ? now_ns() : 0;
+      sleep_until.store(deadline, std::memory_order_seq_cst);  // timers.cpp, note 3
       futex_wait(&wake_word, 0, deadline);
       if (trace_on()) trace_idle(*this, traced_since);
+    }
+    // No longer committed to wake for a timer: whoever relied on our
+    // deadline relied on a timer that earliest_timer() shows us now
+    // (timers.cpp, note 3).
+    if (sleep_until.exchange(INT64_MAX, std::memory_order_seq_cst) != INT64_MAX) {
+      const std::int64_t next = rt->earliest_timer();
+      if (next != INT64_MAX) rt->timer_added(next);
     }
   }
   // Still registered as idle, so the detector's "every worker idle" holds.

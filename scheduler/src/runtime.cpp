@@ -149,6 +149,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
     delete rt;
     throw std::logic_error("weft::run: a runtime is already running in this process");
   }
+  timers_runtime_start(*rt);
   stack_set_guard_budget(opts.guarded_stacks);
   blocking_pool_start(*rt);
   dump_signal_start(*rt);
@@ -175,6 +176,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread = std::thread(worker_thread_main, rt->workers[i]);
   worker_thread_main(rt->workers[0]);
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread.join();
+  timers_runtime_end(*rt);  // pending timers move to the fallback heap (timers.cpp)
 
   dump_signal_stop(*rt);
   rt->stop_watchdog();

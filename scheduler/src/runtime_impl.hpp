@@ -4,6 +4,9 @@
 //
 // Lock order (acquire left before right; never the reverse):
 //   registry_shard::mu -> timer_heap::mu -> idle_mu -> inject_queue::mu
+//   timers' g_route.mu -> a worker's timer_heap::mu -> the fallback
+//     timer_heap::mu -> (a channel's mu, a leaf) -> idle_mu
+//   (a context's state mutex, channels/src/context.cpp) -> timer_heap::mu
 //   blocking_pool::mu -> blocking_job::mu -> idle_mu -> inject_queue::mu
 //   poll_desc::mu -> idle_mu -> inject_queue::mu
 // (the left-hand locks are held while calling unpark(), which may take
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include <weft/scheduler/detail/spin_mutex.hpp>
+#include <weft/scheduler/detail/timer.hpp>
 #include <weft/scheduler/runtime.hpp>
 
 #include "fiber.hpp"
@@ -33,26 +37,62 @@ namespace weft::detail {
 struct runtime;
 struct worker;
 
-// A sleeping fiber's timer: lives in the fiber's park_until frame.
+struct timer_heap;
+
+// A timer in a heap (timers.cpp has the protocol). Two kinds: a sleeping
+// fiber's (p set, the node lives in its park_until frame and is removed by
+// that frame), and a callback timer (struct timer below).
 struct timer_node {
   std::int64_t deadline = 0;  // steady_clock nanoseconds
-  parker* p = nullptr;
+  parker* p = nullptr;        // sleep timers: unparked when due
   std::size_t index = 0;      // position in the heap, guarded by heap mu
   bool in_heap = false;       // guarded by heap mu
+  // The heap this node is in or was last in. Written under that heap's mu
+  // (and, when a timer moves between heaps, under both heaps' mu); read
+  // without a lock only to find the lock to take (acquire, pairing with
+  // the release store of the move), then re-checked under it.
+  std::atomic<timer_heap*> heap{nullptr};
 };
 
-// A min-heap of timers, one per worker; any thread may cancel (the fiber
-// may have migrated), so it has a lock.
+// A callback timer (weft/scheduler/detail/timer.hpp): after, ticker,
+// context deadlines. Heap-allocated; freed when refs reaches 0.
+struct timer : timer_node {
+  std::int64_t period = 0;  // > 0: re-armed after each fire
+  const timer_callbacks* cb = nullptr;
+  void* arg = nullptr;
+  // One for the handle (unless detached), one while in a heap or being
+  // fired outside the lock. acq_rel decrements: the last one sees every
+  // earlier owner's writes before it frees.
+  std::atomic<std::uint32_t> refs{0};
+  timer* next_deferred = nullptr;  // fire_due's local list (outside_lock)
+};
+
+// A min-heap of timers: one per worker, and the fallback thread's (when no
+// runtime runs). Heaps are never freed (timers.cpp, note 6): a stopper may
+// hold a pointer to one while its runtime ends.
 struct timer_heap {
   std::mutex mu;  // guards heap and the timer_nodes in it
   std::vector<timer_node*> heap;
-  // Earliest deadline, or INT64_MAX; read without the lock as a hint.
+  // Earliest deadline, or INT64_MAX. Stored under mu (seq_cst: the
+  // inserter's store is one side of the Dekker pair with a sleeper's
+  // num_idle increment, timers.cpp note 3); read without the lock.
   std::atomic<std::int64_t> next{INT64_MAX};
+  runtime* rt = nullptr;  // the runtime whose worker owns it; null: fallback. Under mu.
 
-  void insert(timer_node* n);
-  void remove(timer_node* n);  // if still present
-  // Unparks every timer due at `now`; returns how many.
+  // Inserts n; true if it became the earliest.
+  bool insert(timer_node* n);
+  bool remove(timer_node* n);  // if still present; whether it was
+  // Fires every timer due at `now`; returns how many.
   std::size_t fire_due(std::int64_t now);
+};
+
+// A heap from the never-freed pool, for the lifetime of a worker.
+struct timer_heap_lease {
+  timer_heap* h;
+  timer_heap_lease();
+  ~timer_heap_lease();
+  timer_heap_lease(const timer_heap_lease&) = delete;
+  timer_heap_lease& operator=(const timer_heap_lease&) = delete;
 };
 
 struct registry_shard {
@@ -163,7 +203,8 @@ struct worker {
   worker_counters ctr;
 
   // 5. Any thread, under the structure's own lock.
-  timer_heap timers;        // a migrated fiber cancels its timer from anywhere
+  timer_heap_lease timer_lease;     // the pooled heap behind `timers`
+  timer_heap& timers = *timer_lease.h;  // any thread may stop a timer in it
   registry_shard registry;  // the fibers that first parked here
 
   // 6. The idle protocol (idle.cpp): the owner sleeps on these; a notifier
@@ -174,6 +215,10 @@ struct worker {
   // notifier then interrupts the poller (idle.cpp, step 5). seq_cst
   // store and load, against wake_word's seq_cst store and load.
   std::atomic<bool> polling{false};
+  // While this worker sleeps with a timeout (futex or epoll_wait): the
+  // deadline by which it will wake; INT64_MAX otherwise. Seq_cst store and
+  // loads (timers.cpp, note 3).
+  std::atomic<std::int64_t> sleep_until{INT64_MAX};
 
   // worker.cpp: the loop and where to find work. Owner only, except
   // push_next/push_queue, which run on the owner for the fibers it wakes.
@@ -257,6 +302,9 @@ struct runtime {
   void wake_all() noexcept;
   bool any_work() const noexcept;  // stealable or shared work, or a due timer
   std::int64_t earliest_timer() const noexcept;
+  // A timer due at `when` was added (or is the earliest left): make sure
+  // an idle worker will wake for it (timers.cpp, note 3). From anywhere.
+  void timer_added(std::int64_t when) noexcept;
   std::size_t live_fibers() noexcept;
   std::uint64_t total_runs() const noexcept;
   // Makes f runnable from a thread that is not a worker (a worker puts a
@@ -325,6 +373,12 @@ void futex_wake32(std::atomic<std::int32_t>* word, int n) noexcept;
 // make it runnable (it was parked), or null (a permit was left, or the
 // parker is a plain thread's, which was woken).
 fiber* unpark_take(parker& p) noexcept;
+
+// timers.cpp: the runtime's timers start on its workers' heaps and the
+// fallback heap's move there (start), and the timers left on them move
+// back to the fallback heap, sleeps dropped (end, after the workers left).
+void timers_runtime_start(runtime& rt);
+void timers_runtime_end(runtime& rt) noexcept;
 
 void registry_add(registry_shard& s, fiber* f) noexcept;
 void registry_remove(fiber* f) noexcept;

@@ -1,11 +1,10 @@
 // Timers as channels: weft::after (Go's time.After) and weft::ticker
 // (time.Ticker). Both work with or without a running runtime, from fibers
-// and threads; their channels work in select.
+// and threads; their channels work in select. docs/channels.md, "Timers".
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <stdexcept>
 
 #include <weft/channels/chan.hpp>
@@ -13,35 +12,41 @@
 namespace weft {
 
 namespace detail {
-// The process-wide timer service: one thread, started on first use, that
-// runs `fire` at `when` and then every `period` (if non-zero) until
-// cancelled. Returns an id for timer_cancel. Thread-safe.
-std::uint64_t timer_add(std::chrono::steady_clock::time_point when, std::chrono::nanoseconds period,
-                        std::function<void()> fire);
-// Cancels a timer; true if it had not fired yet (for one-shot timers).
-bool timer_cancel(std::uint64_t id);
+struct timer;  // the scheduler's (weft/scheduler/detail/timer.hpp)
+// Starts a one-shot timer that try_sends the current time into c (a
+// one-slot channel) at `when`, holding a reference to c until it fires.
+// From fibers and threads. Throws std::bad_alloc.
+void after_start(chan_core* c, std::chrono::steady_clock::time_point when);
+// Starts a timer that try_sends the current time into c every period,
+// holding a reference to c until stopped. From fibers and threads.
+timer* ticker_start(chan_core* c, std::chrono::nanoseconds period);
+// Stops it (see timer_stop); true if a tick was still to come.
+bool ticker_stop(timer* t) noexcept;
 }  // namespace detail
 
 using time_point = std::chrono::steady_clock::time_point;
 
 // A channel that receives the current time once, after d (Go's
-// time.After). From fibers and threads. Each call allocates a buffered
-// channel and a callback, and adds an entry to the timer thread's heap that
-// stays there until it fires, also when the select that waited on it has
-// long since taken another case; firing is a hop through that thread. To
-// bound a select, on_timeout / on_deadline (select.hpp) cost none of this.
+// time.After). From fibers and threads. Each call allocates a one-slot
+// channel and a timer record; a fiber's timer waits on its worker's timer
+// heap and fires there (no thread hop), a plain thread's on a worker's of
+// the running runtime, or on the fallback timer thread's when none runs.
+// The timer holds the channel until it fires, also when the select that
+// waited on it has long since taken another case (Go before 1.23 behaves
+// the same); to bound a select, on_timeout / on_deadline (select.hpp) cost
+// none of this. A runtime that ends hands its pending timers to the
+// fallback thread: the channel still receives its value.
 template <class Rep, class Period>
 [[nodiscard]] chan<time_point> after(std::chrono::duration<Rep, Period> d) {
   auto c = make_chan<time_point>(1);
-  // try_send: the channel's one slot is this timer's; it cannot be full.
-  detail::timer_add(detail::deadline_after(d), std::chrono::nanoseconds(0),
-                    [c] { (void)c.try_send(std::chrono::steady_clock::now()); });
+  detail::after_start(detail::chan_access::core(c), detail::deadline_after(d));
   return c;
 }
 
 // Delivers the time on c() every period until stopped (or destroyed). Like
 // Go's Ticker, a slow receiver misses ticks rather than queueing them: the
-// channel holds at most one.
+// channel holds at most one. From fibers and threads; its timer waits
+// where after()'s does.
 class ticker {
  public:
   template <class Rep, class Period>
@@ -53,16 +58,20 @@ class ticker {
   ~ticker() { stop(); }
 
   const chan<time_point>& c() const noexcept { return c_; }
-  // Stops the ticks: no tick is scheduled after stop returns. A tick that
-  // the timer thread is delivering at that very moment may still arrive
-  // just after, and one sent earlier may be waiting in the channel (Go
-  // before 1.23 behaves the same); drain with try_recv after stop if that
-  // matters. From fibers and threads.
-  void stop() {
-    if (id_ != 0) detail::timer_cancel(id_);
-    id_ = 0;
+  // Stops the ticks (Go 1.23's Ticker.Stop): no tick is sent after stop
+  // returns, and a tick sent before and not yet received is discarded, so
+  // a receive that starts after stop returns sees no tick. Returns true if
+  // the ticker was running (a tick was still to come). Not concurrently
+  // with reset or another stop of the same ticker. From fibers and threads.
+  bool stop() noexcept {
+    if (t_ == nullptr) return false;
+    const bool was = detail::ticker_stop(t_);
+    t_ = nullptr;
+    (void)c_.try_recv();
+    return was;
   }
-  // Restarts with a new period.
+  // Stops, then restarts with a new period (first tick one period from
+  // now). Throws std::invalid_argument for a non-positive period.
   template <class Rep, class Period>
   void reset(std::chrono::duration<Rep, Period> period) {
     stop();
@@ -72,12 +81,10 @@ class ticker {
  private:
   void start(std::chrono::nanoseconds period) {
     if (period.count() <= 0) throw std::invalid_argument("weft::ticker: non-positive period");
-    chan<time_point> c = c_;
-    id_ = detail::timer_add(std::chrono::steady_clock::now() + period, period,
-                            [c] { (void)c.try_send(std::chrono::steady_clock::now()); });  // full: a missed tick
+    t_ = detail::ticker_start(detail::chan_access::core(c_), period);
   }
   chan<time_point> c_;
-  std::uint64_t id_ = 0;
+  detail::timer* t_ = nullptr;
 };
 
 }  // namespace weft

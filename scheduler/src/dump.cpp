@@ -334,8 +334,10 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
     }
   } else if (state == fiber_state::running) {
     head += "running";
-    for (worker* w : rt.workers)
-      if (w->running_id.load(std::memory_order_relaxed) == f->id) head += " on worker " + std::to_string(w->index);
+    for (worker* w : rt.all)
+      if (w->running_id.load(std::memory_order_relaxed) == f->id)
+        head += (w->is_spare ? " on spare worker " : " on worker ") + std::to_string(w->index);
+    head += rt.stuck_note(f->id);
   } else {
     head += state_name(state);
   }
@@ -395,9 +397,18 @@ std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
   unwinder uw;
   unwind_job job;
   std::vector<fiber_entry> entries;
-  for (worker* w : rt.workers) {
+  for (worker* w : rt.all) {
     std::lock_guard lk(w->registry.mu);
     for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) entries.push_back(look_at(rt, f, uw, job, world));
+  }
+  // A fiber that holds its worker and never parked is in no shard: the
+  // monitor's note names it (monitor.cpp).
+  for (worker* w : rt.all) {
+    const std::uint64_t id = w->stuck_id.load(std::memory_order_relaxed);
+    if (id == 0 || std::any_of(entries.begin(), entries.end(), [id](const fiber_entry& e) { return e.id == id; }))
+      continue;
+    const std::string note = rt.stuck_note(id);
+    if (!note.empty()) entries.push_back(fiber_entry{id, "fiber " + std::to_string(id) + " [running" + note + "]", {}, {}});
   }
   std::sort(entries.begin(), entries.end(), [](const fiber_entry& a, const fiber_entry& b) { return a.id < b.id; });
   std::unordered_map<std::uintptr_t, std::string> symbols;

@@ -30,7 +30,7 @@ void registry_remove(fiber* f) noexcept {
 
 std::uint64_t runtime::total_runs() const noexcept {
   std::uint64_t n = 0;
-  for (worker* w : workers) n += w->runs.load(std::memory_order_acquire);
+  for (worker* w : all) n += w->runs.load(std::memory_order_acquire);
   return n;
 }
 
@@ -39,8 +39,8 @@ std::size_t runtime::live_fibers() noexcept {
   // so every exit we count has its creation counted too, and the result is
   // never below the true number (it is exact when nothing is moving).
   std::uint64_t exited_total = 0, created_total = 0;
-  for (worker* w : workers) exited_total += w->exited.load(std::memory_order_acquire);
-  for (worker* w : workers) created_total += w->created.load(std::memory_order_acquire);
+  for (worker* w : all) exited_total += w->exited.load(std::memory_order_acquire);
+  for (worker* w : all) created_total += w->created.load(std::memory_order_acquire);
   created_total += outside_created.load(std::memory_order_acquire);
   return static_cast<std::size_t>(created_total - exited_total);
 }

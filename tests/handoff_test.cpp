@@ -22,6 +22,13 @@
 
 #include "test_util.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+// The scenarios end their child processes with _Exit, which skips TSan's
+// report at exit: stop at the first race instead, so that a race fails the
+// death test (a nonzero exit) rather than passing unseen.
+extern "C" const char* __tsan_default_options() { return "halt_on_error=1"; }
+#endif
+
 namespace {
 
 using namespace weft;

@@ -134,10 +134,11 @@ namespace {
 constexpr std::int64_t kTickNs = 5'000'000;
 constexpr std::int64_t kStuckNs = 10'000'000;
 constexpr std::int64_t kSpareNapNs = 1'000'000;
-// CPU time a suspect's thread must use over a tick to count as computing:
-// a fiber that switches at all never runs this long between switches, and
-// a thread the machine descheduled has used none.
-constexpr std::int64_t kOnCpuNs = 1'000'000;
+// CPU time a suspect's thread must use over a tick (kTickNs) to count as
+// computing: a thread blocked in the kernel or descheduled uses next to
+// none, and a CPU loop on a machine loaded many times over still gets
+// this much of a core.
+constexpr std::int64_t kOnCpuNs = 100'000;
 
 // The CPU time w's thread has used, or -1 when unknown.
 std::int64_t thread_cpu_ns(const worker* w) noexcept {

@@ -10,6 +10,8 @@
 // a fiber meanwhile (the per-worker `runs` counters), every fiber is parked
 // for good. The report lists each fiber's id, wait
 // reason, spawn site and the backtrace of where it is parked (dump.cpp).
+// Never while a spare worker runs (monitor.cpp): the workers may all idle
+// while a spare still runs a fiber.
 //
 // worker::sleep_until_work (idle.cpp) starts the watch; check_deadlock
 // below decides.
@@ -52,20 +54,22 @@ std::int64_t runtime::unknown_threads() {
   const long os = os_thread_count();
   if (os <= 0) return 0;
   return os - static_cast<std::int64_t>(workers.size()) - blocking_pool_threads(*this) -
+         (monitor_running.load(std::memory_order_relaxed) ? 1 : 0) -
+         static_cast<std::int64_t>(spares_active.load(std::memory_order_relaxed)) -
          g_threads_known.load(std::memory_order_relaxed) - g_dump_threads.load(std::memory_order_relaxed) -
          (watchdog_running.load(std::memory_order_relaxed) ? 1 : 0);
 }
 
 bool runtime::check_deadlock() {
   const auto next_slot_full = [this] {
-    for (worker* w : workers)
+    for (worker* w : all)
       if (w->next_slot.load(std::memory_order_seq_cst) != nullptr) return true;
     return false;
   };
   if (num_idle.load(std::memory_order_seq_cst) != workers.size() || any_work() || next_slot_full() ||
       blocking_inflight.load(std::memory_order_seq_cst) != 0 || g_threads_awake.load(std::memory_order_seq_cst) > 0 ||
       poll.waiters.load(std::memory_order_seq_cst) != 0 ||
-      earliest_timer() != INT64_MAX)
+      earliest_timer() != INT64_MAX || spares_active.load(std::memory_order_seq_cst) != 0)
     return false;
   if (live_fibers() == 0) return false;
   if (deadlocked.exchange(true)) return false;

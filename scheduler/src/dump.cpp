@@ -347,11 +347,12 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
     }
   } else if (state == fiber_state::running) {
     head += "running";
-    for (worker* w : rt.workers)
+    for (worker* w : rt.all)
       if (w->running_id.load(std::memory_order_relaxed) == f->id) {
-        head += " on worker ";
+        head += w->is_spare ? " on spare worker " : " on worker ";
         head += std::to_string(w->index);
       }
+    head += rt.stuck_note(f->id);
   } else {
     head += state_name(state);
   }
@@ -406,7 +407,7 @@ fiber_entry look_at(runtime& rt, fiber* f, unwinder& uw, unwind_job& job, dump_w
 // Note 3: the fibers running now that have never parked or yielded, so
 // are not in the registry, found through each worker's `current`.
 void add_running_unregistered(runtime& rt, std::vector<fiber_entry>& entries, dump_world world) {
-  for (worker* w : rt.workers) {
+  for (worker* w : rt.all) {
     fiber* f = nullptr;
     if (!peek(&f, &w->current, sizeof f, world) || f == nullptr) continue;
     registry_shard* shard = nullptr;
@@ -429,9 +430,11 @@ void add_running_unregistered(runtime& rt, std::vector<fiber_entry>& entries, du
     e.head = "fiber ";
     e.head += std::to_string(id);
     if (is_main) e.head += " (main)";
-    e.head += " [running on worker ";
+    e.head += w->is_spare ? " [running on spare worker " : " [running on worker ";
     e.head += std::to_string(w->index);
-    e.head += ", has not parked yet]: spawned at ";
+    e.head += ", has not parked yet";
+    e.head += rt.stuck_note(id);  // the monitor's, if it holds its worker
+    e.head += "]: spawned at ";
     e.head += loc.file_name();
     e.head += ':';
     e.head += std::to_string(loc.line());
@@ -448,7 +451,7 @@ std::string describe_fibers_with_frames(runtime& rt, dump_world world) {
   unwinder uw;
   unwind_job job;
   std::vector<fiber_entry> entries;
-  for (worker* w : rt.workers) {
+  for (worker* w : rt.all) {
     std::lock_guard lk(w->registry.mu);
     for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) entries.push_back(look_at(rt, f, uw, job, world));
   }

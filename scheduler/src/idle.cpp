@@ -131,7 +131,7 @@ void runtime::on_first_io_waiter() noexcept {
 
 std::int64_t runtime::earliest_timer() const noexcept {
   std::int64_t t = INT64_MAX;
-  for (worker* w : workers) {
+  for (worker* w : all) {
     // Seq_cst: a sleeper's read in timers.cpp note 3's Dekker pair.
     const std::int64_t n = w->timers.next.load(std::memory_order_seq_cst);
     if (n < t) t = n;
@@ -145,6 +145,7 @@ bool runtime::any_work() const noexcept {
   // a moment (and a thief's only after the grace in worker::steal). Counting
   // them could keep an idle worker from sleeping beside a ping-pong, whose
   // slot is full half the time, spinning on the busy worker's cache lines.
+  // Nor spares' deques: nobody steals from a spare (monitor.cpp, step 4).
   for (worker* w : workers)
     if (w->queue.size() != 0) return true;
   return earliest_timer() <= now_ns();

@@ -31,7 +31,7 @@ void registry_remove(fiber* f) noexcept {
 std::uint64_t runtime::total_runs() const noexcept {
   // Relaxed: a sample to compare with a later one (worker::runs).
   std::uint64_t n = 0;
-  for (worker* w : workers) n += w->runs.load(std::memory_order_relaxed);
+  for (worker* w : all) n += w->runs.load(std::memory_order_relaxed);
   return n;
 }
 
@@ -44,8 +44,8 @@ std::size_t runtime::live_fibers() noexcept {
   // loads they keep the creation loads after them. Those are relaxed: what
   // they must see is ordered before the exits read.
   std::uint64_t exited_total = 0, created_total = 0;
-  for (worker* w : workers) exited_total += w->exited.load(std::memory_order_seq_cst);
-  for (worker* w : workers) created_total += w->created.load(std::memory_order_relaxed);
+  for (worker* w : all) exited_total += w->exited.load(std::memory_order_seq_cst);
+  for (worker* w : all) created_total += w->created.load(std::memory_order_relaxed);
   created_total += outside_created.load(std::memory_order_relaxed);
   return static_cast<std::size_t>(created_total - exited_total);
 }

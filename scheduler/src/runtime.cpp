@@ -5,6 +5,7 @@
 // shutdown.cpp (cancellation and the watchdog), sys.cpp (clock and
 // futex), worker.cpp (the scheduling loop and switching).
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -33,19 +34,23 @@ unsigned resolve_workers(unsigned requested) {
   return hc == 0 ? 1 : hc;
 }
 
+}  // namespace
+
 void worker_thread_main(worker* w) {
   thread_becomes_worker(true);
   t_worker = w;
+  worker_thread_identify(w);
   install_overflow_handler_for_thread();
   context_adopt_thread(w->sched_ctx);
-  w->loop();
+  if (w->is_spare)
+    w->spare_loop();
+  else
+    w->loop();
   set_running_fiber(nullptr);
   t_worker = nullptr;
   remove_overflow_handler_for_thread();
   thread_becomes_worker(false);
 }
-
-}  // namespace
 
 __attribute__((noinline)) runtime* the_runtime() noexcept {
   // Acquire: pairs with run_runtime's release store, so the runtime's
@@ -134,10 +139,21 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
     w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
     rt->workers.push_back(w);
   }
+  const unsigned spares = opts.spare_workers == unsigned(-1) ? n : std::min(opts.spare_workers, n);
+  for (unsigned i = 0; i < spares; i++) {
+    auto* w = new worker;
+    w->rt = rt;
+    w->index = n + i;
+    w->is_spare = true;
+    w->rng = 0x9E3779B97F4A7C15ull * (n + i + 1);
+    rt->spares.push_back(w);
+  }
+  rt->all = rt->workers;
+  rt->all.insert(rt->all.end(), rt->spares.begin(), rt->spares.end());
   try {
     rt->poll.start();
   } catch (...) {
-    for (worker* w : rt->workers) delete w;
+    for (worker* w : rt->all) delete w;
     delete rt;
     throw;
   }
@@ -145,7 +161,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   // Release: publishes the runtime's fields to the_runtime()'s acquire.
   if (!g_runtime.compare_exchange_strong(expected, rt, std::memory_order_release, std::memory_order_relaxed)) {
     rt->poll.stop();
-    for (worker* w : rt->workers) delete w;
+    for (worker* w : rt->all) delete w;
     delete rt;
     throw std::logic_error("weft::run: a runtime is already running in this process");
   }
@@ -173,8 +189,12 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   m->is_main = true;
   rt->workers[0]->queue.push(m);
 
+  rt->start_monitor();
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread = std::thread(worker_thread_main, rt->workers[i]);
   worker_thread_main(rt->workers[0]);
+  // Before the other workers are joined: the monitor reads their threads'
+  // CPU clocks, which are valid until then. It joins the spares.
+  rt->stop_monitor();
   for (unsigned i = 1; i < n; i++) rt->workers[i]->thread.join();
   timers_runtime_end(*rt);  // pending timers move to the fallback heap (timers.cpp)
 
@@ -187,7 +207,7 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
   rt->poll.stop();
   const bool deadlocked = rt->deadlocked.load();
   std::string report = std::move(rt->deadlock_report);
-  for (worker* w : rt->workers) delete w;
+  for (worker* w : rt->all) delete w;
   delete rt;
   if (deadlocked) throw deadlock_error(report);
 }
@@ -207,6 +227,15 @@ runtime_stats stats() {
     s.workers = static_cast<unsigned>(rt->workers.size());
     detail::counters_collect(*rt, s);
     detail::blocking_pool_load(*rt, s.blocking_threads, s.blocking_queued);
+    for (detail::worker* w : rt->all) {
+      const std::uint64_t id = w->stuck_id.load(std::memory_order_relaxed);
+      if (id == 0) continue;
+      s.stuck_workers++;
+      if (s.stuck_fiber == 0) s.stuck_fiber = id;
+    }
+    s.handoffs = rt->handoffs.load(std::memory_order_relaxed);
+    s.spare_threads = rt->spares_active.load(std::memory_order_relaxed);
+    s.spares_started = rt->spares_started.load(std::memory_order_relaxed);
   } else {
     detail::counters_last(s);
   }

@@ -11,7 +11,8 @@
 //   poll_desc::mu -> idle_mu -> inject_queue::mu
 // (the left-hand locks are held while calling unpark(), which may take
 // idle_mu and the injection queue's lock), and the leaves: runtime::watch_mu,
-// the stack pool's mu. The channels layer's locks (channel, sync primitive)
+// the stack pool's mu. (A worker's yield list has no lock: monitor.cpp,
+// step 3.) The channels layer's locks (channel, sync primitive)
 // are leaves too: it wakes the waiters it completes only after unlocking.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -110,8 +112,9 @@ static_assert(static_cast<int>(after_switch::abandon) == static_cast<int>(run_en
 
 // A worker: one OS thread running the scheduling loop (worker.cpp). Its
 // fields are grouped by who may touch them; the functions are grouped by
-// the file that implements them. Every field outside groups 3-5 belongs to
-// the worker's own thread alone.
+// the file that implements them. Every field in groups 1 and 2 belongs to
+// the worker's own thread alone; the others say who else touches them. A
+// spare (monitor.cpp) is a worker too, run by a thread the monitor starts.
 struct worker {
   // 1. Identity: written by run_runtime before the thread starts, then
   //    read-only (any thread).
@@ -128,9 +131,6 @@ struct worker {
   fiber* pending_from = nullptr;
   after_switch pending = after_switch::none;
   std::uint32_t next_streak = 0;  // next-slot picks in a row (find_local)
-  // Fibers that called yield(): FIFO, never stolen.
-  fiber* yield_head = nullptr;
-  fiber* yield_tail = nullptr;
   // Fiber ids handed out here without touching the shared counter:
   // [next_id, id_end), refilled kIdBatch at a time.
   std::uint64_t next_id = 0;
@@ -158,6 +158,18 @@ struct worker {
   // with the owner's release store.
   std::atomic<fiber*> next_slot{nullptr};
   local_queue queue;  // owner pushes and pops one end, thieves steal the other
+  // Fibers that called yield(): FIFO, never stolen. The owner pushes and
+  // pops; the monitor takes the whole list from a stuck worker. No lock:
+  // the owner brackets each touch of the list with yield_busy, and the
+  // monitor takes it only after it set yield_taken, issued a process-wide
+  // barrier and saw yield_busy clear (monitor.cpp, step 3). yield_tail and
+  // the listed fibers' `next` links belong to whoever holds the list.
+  // yield_head is also read outside the bracket, relaxed, as an emptiness
+  // hint: only the owner adds, so a null it sees stays null until it pushes.
+  std::atomic<fiber*> yield_head{nullptr};
+  fiber* yield_tail = nullptr;
+  std::atomic<bool> yield_busy{false};   // owner writes; the monitor reads
+  std::atomic<bool> yield_taken{false};  // the monitor writes; the owner reads
 
   // 4. Owner writes, any thread reads: counters, each incremented by the
   //    owner through count() (single_writer_add: trace.hpp, note 1) with
@@ -220,6 +232,27 @@ struct worker {
   // loads (timers.cpp, note 3).
   std::atomic<std::int64_t> sleep_until{INT64_MAX};
 
+  // 7. The monitor (monitor.cpp, which states the protocol).
+  bool is_spare = false;  // identity: set before any thread runs this worker
+  // The thread running this worker: its kernel id and CPU clock, written
+  // by that thread when it starts (relaxed: the monitor treats 0 / -1 as
+  // unknown; a stale value only delays a hand-off).
+  std::atomic<int> os_tid{0};
+  std::atomic<int> cpu_clock{-1};
+  // Written by the monitor alone: the fiber seen running here without a
+  // switch for longer than kStuckNs (0: none), since when (now_ns()), and
+  // whether its thread sleeps in the kernel (a blocking call) rather than
+  // computes. Relaxed: diagnostics (stats(), dump_fibers()).
+  std::atomic<std::uint64_t> stuck_id{0};
+  std::atomic<std::int64_t> stuck_since{0};
+  std::atomic<bool> stuck_blocked{false};
+  // Spares only. retire: the monitor asks the spare's thread to give its
+  // queues back and end (release; the spare's acquire load). running: set
+  // by the monitor before it starts the thread, cleared by the thread as
+  // its last act (release; the monitor's acquire load before join()).
+  std::atomic<bool> retire{false};
+  std::atomic<bool> running{false};
+
   // worker.cpp: the loop and where to find work. Owner only, except
   // push_next/push_queue, which run on the owner for the fibers it wakes.
   void loop();
@@ -232,6 +265,21 @@ struct worker {
   void push_queue(fiber* f) noexcept;
   void yield_push(fiber* f) noexcept;
   fiber* yield_pop() noexcept;
+  // The owner's bracket around a touch of the yield list (monitor.cpp,
+  // step 3); yield_wait is its slow path, while the monitor takes the list.
+  void yield_enter() noexcept {
+    yield_busy.store(true, std::memory_order_relaxed);
+    // The monitor's membarrier() is this thread's store-load fence; the
+    // compiler must not move the load above the store either.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    // Acquire: pairs with the monitor's release store of false after a
+    // take, so we see the list as it left it.
+    if (yield_taken.load(std::memory_order_acquire)) [[unlikely]] yield_wait();
+  }
+  // Release: pairs with the monitor's acquire load of yield_busy, so a
+  // take sees the list as we left it.
+  void yield_leave() noexcept { yield_busy.store(false, std::memory_order_release); }
+  __attribute__((noinline)) void yield_wait() noexcept;
   bool has_local_work() const noexcept;
   // worker.cpp: switching (owner only: from the fiber running here or the
   // scheduling loop). Inlined into every switch for the common cases (from
@@ -253,6 +301,8 @@ struct worker {
   [[noreturn]] void abandon(fiber* self, const char* why) noexcept;
   // idle.cpp: the owner's side of the idle protocol.
   void sleep_until_work();
+  // monitor.cpp: a spare's scheduling loop, then its queues given back.
+  void spare_loop();
 };
 
 struct blocking_pool;
@@ -297,6 +347,26 @@ struct runtime {
   blocking_pool* blocking = nullptr;
   netpoller poll{*this};  // the epoll set (netpoll.cpp)
 
+  // The monitor (monitor.cpp): a thread that hands a stuck worker's queued
+  // fibers to the others, and starts spare workers while every worker is
+  // stuck and some are blocked in the kernel. spares: run_options::
+  // spare_workers of them, allocated with the workers, threads only while
+  // needed. all: workers then spares, fixed before any thread runs: the
+  // scans that must see every fiber's worker (timers, registry shards,
+  // counters) walk it; the scheduling policy (stealing, idling) uses
+  // `workers`.
+  std::vector<worker*> spares;
+  std::vector<worker*> all;
+  std::thread monitor;                        // written by run_runtime only
+  std::atomic<bool> monitor_running{false};   // the thread exists (any thread reads)
+  std::atomic<std::uint32_t> mon_word{0};     // futex: 1 when poked
+  std::atomic<bool> mon_parked{false};        // asleep while every worker idles
+  std::atomic<bool> mon_stop{false};
+  bool mon_barrier = false;                   // membarrier registered (monitor thread only)
+  std::atomic<std::uint64_t> handoffs{0};     // stuck spells noticed
+  std::atomic<std::uint64_t> spares_started{0};
+  std::atomic<unsigned> spares_active{0};     // spare threads running now
+
   void notify_work() noexcept;
   bool wake_one() noexcept;
   void wake_all() noexcept;
@@ -317,6 +387,18 @@ struct runtime {
   void on_fiber_exit();
   void watch_shutdown();  // the watchdog thread's body
   void stop_watchdog();   // from run_runtime, after the workers left
+  void start_monitor();   // from run_runtime, before the workers start
+  void stop_monitor();    // from run_runtime, once worker 0 left its loop
+  void monitor_main();    // the monitor thread's body
+  // From a worker that just left sleep_until_work: wakes the monitor if it
+  // sleeps because every worker was idle.
+  void monitor_after_sleep() noexcept;
+  // Moves w's runnable fibers (next slot, deque, yield list) to the shared
+  // queue; how many. From the monitor, about a worker that is not its own.
+  std::size_t hand_off(worker* w) noexcept;
+  // The dump's note on a fiber that holds its worker (empty: not stuck).
+  // From any thread.
+  std::string stuck_note(std::uint64_t id) const;
   void cancel_all() noexcept;
   bool check_deadlock();
   // Threads of the process the deadlock detector cannot account for.
@@ -379,6 +461,14 @@ fiber* unpark_take(parker& p) noexcept;
 // back to the fallback heap, sleeps dropped (end, after the workers left).
 void timers_runtime_start(runtime& rt);
 void timers_runtime_end(runtime& rt) noexcept;
+
+// The body of a worker's thread (runtime.cpp): the scheduling loop, or a
+// spare's (monitor.cpp), with the thread's setup around it.
+void worker_thread_main(worker* w);
+
+// Records the calling thread's kernel id and CPU clock in w (monitor.cpp).
+// From the thread that runs w, when it starts.
+void worker_thread_identify(worker* w) noexcept;
 
 void registry_add(registry_shard& s, fiber* f) noexcept;
 void registry_remove(fiber* f) noexcept;

@@ -22,7 +22,9 @@
 //    c. a fiber still running on the same worker without a switch a moment
 //       later never suspends: it is named on stderr once. weft cannot
 //       preempt it, so run() waits until it ends or reaches a cancellation
-//       point (and is abandoned there).
+//       point (and is abandoned there). Meanwhile the monitor has handed
+//       its worker's other fibers to other workers or a spare
+//       (monitor.cpp), so they unwind and exit around it.
 // 3. An abandoned fiber's stack and control block are never freed (a leak,
 //    by design): a stuck blocking call writes its result into the frame when
 //    it returns, and wait structures (a timer heap, a channel's queue, the
@@ -84,7 +86,7 @@ void runtime::cancel_all() noexcept {
   // registered are running or queued and check the flag when they next
   // suspend (or start).
   cancelling.store(true, std::memory_order_seq_cst);
-  for (worker* w : workers) {
+  for (worker* w : all) {
     std::lock_guard lk(w->registry.mu);
     for (fiber* f = w->registry.head; f != nullptr; f = f->reg_next) unpark(f->park);
   }
@@ -123,7 +125,7 @@ void runtime::watch_shutdown() {
   // within microseconds and abandons itself; one still on its worker,
   // unswitched, a look later never suspends (note 2c).
   std::vector<std::pair<std::uint64_t, std::uint64_t>> seen;  // running_id, runs
-  for (worker* w : workers)
+  for (worker* w : all)
     seen.emplace_back(w->running_id.load(std::memory_order_relaxed), w->runs.load(std::memory_order_relaxed));
   bool named = false;
   for (;;) {
@@ -132,9 +134,9 @@ void runtime::watch_shutdown() {
     lk.lock();
     if (watch_cv.wait_for(lk, kWatchInterval, [this] { return watch_stop; })) return;
     if (named) continue;
-    for (std::size_t i = 0; i < workers.size(); i++) {
-      const std::uint64_t id = workers[i]->running_id.load(std::memory_order_relaxed);
-      const std::uint64_t runs_now = workers[i]->runs.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < all.size(); i++) {
+      const std::uint64_t id = all[i]->running_id.load(std::memory_order_relaxed);
+      const std::uint64_t runs_now = all[i]->runs.load(std::memory_order_relaxed);
       if (id != 0 && id == seen[i].first && runs_now == seen[i].second) {
         std::fprintf(stderr,
                      "weft: fiber %" PRIu64 " has run past the %lld ms shutdown grace without reaching a "

@@ -354,7 +354,7 @@ void timers_runtime_start(runtime& rt) {
   std::lock_guard lk(g_route.mu);
   g_route.rt = &rt;
   g_route.next = 0;
-  for (worker* w : rt.workers) {
+  for (worker* w : rt.all) {
     std::lock_guard hl(w->timers.mu);
     w->timers.rt = &rt;
   }
@@ -373,7 +373,7 @@ void timers_runtime_end(runtime& rt) noexcept {
   std::lock_guard lk(g_route.mu);
   g_route.rt = nullptr;
   fallback_service& f = fallback();
-  for (worker* w : rt.workers) {
+  for (worker* w : rt.all) {
     std::lock_guard hl(w->timers.mu);
     w->timers.rt = nullptr;
     std::lock_guard lf(f.heap.mu);

@@ -245,24 +245,38 @@ void worker::push_queue(fiber* f) noexcept {
 
 void worker::yield_push(fiber* f) noexcept {
   f->next = nullptr;
+  yield_enter();
   if (yield_tail != nullptr)
     yield_tail->next = f;
   else
-    yield_head = f;
+    yield_head.store(f, std::memory_order_relaxed);
   yield_tail = f;
+  yield_leave();
 }
 
 fiber* worker::yield_pop() noexcept {
-  fiber* f = yield_head;
+  // Only the owner adds: empty now stays empty (the monitor only takes).
+  if (yield_head.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  yield_enter();
+  fiber* f = yield_head.load(std::memory_order_relaxed);
   if (f != nullptr) {
-    yield_head = f->next;
-    if (yield_head == nullptr) yield_tail = nullptr;
+    yield_head.store(f->next, std::memory_order_relaxed);
+    if (f->next == nullptr) yield_tail = nullptr;
   }
+  yield_leave();
   return f;
 }
 
+void worker::yield_wait() noexcept {
+  // The monitor set yield_taken: it backs off (it saw us busy) or takes
+  // the list; either way it clears the flag within microseconds.
+  // Acquire: as in yield_enter.
+  while (yield_taken.load(std::memory_order_acquire)) __builtin_ia32_pause();
+}
+
 bool worker::has_local_work() const noexcept {
-  return next_slot.load(std::memory_order_relaxed) != nullptr || queue.size() > 0 || yield_head != nullptr;
+  return next_slot.load(std::memory_order_relaxed) != nullptr || queue.size() > 0 ||
+         yield_head.load(std::memory_order_relaxed) != nullptr;
 }
 
 fiber* worker::find_global() noexcept {
@@ -308,6 +322,10 @@ fiber* worker::find_local() noexcept {
     // poll, unless a poller is blocked or another worker polls now).
     fire_timers();
     rt->poll.poll_now(false);
+    // A spare the monitor retires gives its queues back from its loop
+    // (monitor.cpp, step 5): fibers handing off to each other would never
+    // return there.
+    if (is_spare && retire.load(std::memory_order_relaxed)) return nullptr;
     // The yield list first: a fiber that yielded runs within one tick
     // even while the shared queue never drains (a server whose poller keeps
     // it full); the shared queue is next, so it waits at most one pick more.
@@ -435,7 +453,7 @@ void worker::loop() {
         if (f == nullptr) {
           // Timers of busy workers are everyone's business.
           const std::int64_t now = now_ns();
-          for (worker* v : rt->workers)
+          for (worker* v : rt->all)
             if (v->timers.next.load(std::memory_order_relaxed) <= now) v->timers.fire_due(now);
           f = find_local();
         }
@@ -459,6 +477,7 @@ void worker::loop() {
       }
       spin_since = 0;
       sleep_until_work();
+      rt->monitor_after_sleep();
       continue;
     }
     spin_since = 0;

@@ -67,6 +67,15 @@ struct run_options {
   // when run() returns. Empty: the WEFT_TRACE environment variable, or no
   // trace. See docs/diagnostics.md.
   std::string trace_file{};
+  // At most how many spare worker threads run at once (-1, the default:
+  // as many as workers; 0: none). The monitor starts one only while every
+  // worker is stuck (a fiber running for more than ~10 ms without
+  // suspending) and some are blocked in the kernel (a raw blocking call),
+  // never for a CPU loop, so at most `workers` threads run fibers on a CPU
+  // at once (one-worker runtimes included) except while a spare retires.
+  // A stuck worker's queued fibers go to the other workers with or without
+  // spares. See docs/scheduler.md, "The monitor".
+  unsigned spare_workers = unsigned(-1);
 };
 
 struct spawn_options {
@@ -287,6 +296,15 @@ struct runtime_stats {
   std::vector<scheduler_counters> per_worker{};
   unsigned blocking_threads = 0;   // weft::blocking pool threads now (running runtime only)
   std::size_t blocking_queued = 0; // blocking calls waiting for a pool thread now (likewise)
+  // The monitor (docs/scheduler.md, "The monitor"), running runtime only:
+  // a worker is stuck while one fiber has run on it for more than ~10 ms
+  // without suspending (a CPU loop, or a blocking call not wrapped in
+  // weft::blocking). The per-worker counters above leave spares out.
+  unsigned stuck_workers = 0;        // workers (and spares) stuck now
+  std::uint64_t stuck_fiber = 0;     // the id of a fiber holding its worker now, or 0
+  std::uint64_t handoffs = 0;        // stuck spells noticed, each handing off its worker's queues
+  unsigned spare_threads = 0;        // spare worker threads running now
+  std::uint64_t spares_started = 0;  // spare worker threads started so far
 };
 // A snapshot of the statistics; counters are sampled while they change, so
 // a sum may be a few events behind. From anywhere.

@@ -22,8 +22,9 @@ namespace {
 
 constexpr std::size_t kChunk = 64 * 1024;  // aligned to its size
 constexpr std::size_t kSlabChunks = 64;    // chunks per mapping
-// Emptied chunks kept resident for reuse; the rest are given back.
-constexpr std::size_t kKeepResident = 4;
+// Emptied chunks kept resident for reuse (one spare per spawning worker
+// of a 2-core machine); the rest are given back.
+constexpr std::size_t kKeepResident = 2;
 // A current chunk's count carries this bias (far above any chunk's record
 // count: kChunk / 16).
 constexpr std::int64_t kBias = std::int64_t{1} << 40;

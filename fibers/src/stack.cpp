@@ -316,7 +316,7 @@ thread_cache::~thread_cache() {
 
 }  // namespace
 
-stack stack_allocate(std::size_t size) {
+stack stack_take_cached(std::size_t size) noexcept {
   size = round_to_page(std::max<std::size_t>(size, 2 * kPage));
   for (auto& e : t_cache.classes) {
     if (e.size == size && e.count > 0) {
@@ -326,6 +326,12 @@ stack stack_allocate(std::size_t size) {
       return s;
     }
   }
+  return stack{};
+}
+
+stack stack_allocate(std::size_t size) {
+  if (stack s = stack_take_cached(size)) return s;
+  size = round_to_page(std::max<std::size_t>(size, 2 * kPage));
   stack s = allocate_fresh(the_pool(), size);
   g_in_use.fetch_add(1, std::memory_order_relaxed);
   on_handout(s);

@@ -4,7 +4,9 @@
 //
 // | state    | who owns the stack             | where the fiber is                 | who moves it on            |
 // |----------|--------------------------------|------------------------------------|----------------------------|
-// | created  | nobody (no stack yet)          | one run queue                      | the worker that pops it    |
+// | created  | nobody runs on it; it has one  | one run queue                      | the worker that pops it    |
+// |          | only if its block was placed   |                                    | (fiber_settle; a block in  |
+// |          | there at spawn                 |                                    | a record moves then)       |
 // | runnable | saved in ctx                   | one run queue, next slot or yield  | the worker that pops it    |
 // |          |                                | list                               |                            |
 // | running  | the worker thread running it   | worker::current                    | the fiber itself           |
@@ -46,6 +48,9 @@ namespace weft::detail {
 
 enum class fiber_state : std::uint8_t { created, runnable, running, parking, parked, done };
 
+// Where the control block lives (fiber_alloc.hpp has the rules).
+enum class fiber_home : std::uint8_t { record, stack, heap };
+
 inline constexpr std::int32_t kEmpty = 0;
 inline constexpr std::int32_t kNotified = 1;
 inline constexpr std::int32_t kParked = 3;
@@ -57,6 +62,7 @@ struct fiber : fiber_base {
   parker park;            // park.owner == this
   fiber_state state = fiber_state::created;
   bool is_main = false;
+  fiber_home home = fiber_home::heap;
   wait_reason waiting;            // diagnostics: what the fiber is parked on
   std::uint64_t trace_flow = 0;   // the trace's pending unpark flow (trace.hpp, note 4)
   std::size_t stack_size = 0;     // requested usable size

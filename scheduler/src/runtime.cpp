@@ -69,9 +69,8 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
     throw std::logic_error("weft::go/spawn: no runtime is running (start one with weft::run)");
   constexpr std::size_t kAlign = alignof(std::max_align_t);
   const std::size_t off = (sizeof(fiber) + kAlign - 1) / kAlign * kAlign;
-  void* mem = fiber_block_alloc(off + size);
-  fiber* f = ::new (mem) fiber;
-  f->park.owner = f;
+  const std::size_t stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
+  fiber* f = fiber_block_new(off + size, vt->relocatable, stack_size);
   worker* w = this_worker();
   if (w != nullptr && w->rt == rt) {
     if (w->next_id == w->id_end) {
@@ -84,10 +83,9 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
     f->id = rt->next_id.fetch_add(1, std::memory_order_relaxed);
   }
   f->site = site;
-  f->stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
+  f->stack_size = stack_size;
   f->vt = vt;
-  f->closure = static_cast<std::byte*>(mem) + off;
-  f->block_size = off + size;
+  f->closure = reinterpret_cast<std::byte*>(f) + off;
   *closure = f->closure;
   if (w != nullptr && w->rt == rt)
     w->count(w->created);
@@ -103,9 +101,7 @@ void fiber_abandon(fiber* f) noexcept {
     w->count(w->exited);
   else
     rt->outside_created.fetch_sub(1, std::memory_order_acq_rel);
-  const std::size_t bytes = f->block_size;
-  f->~fiber();
-  fiber_block_free(f, bytes);
+  fiber_block_delete(f);
 }
 
 void fiber_start(fiber* f) {

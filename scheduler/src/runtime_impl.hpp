@@ -293,7 +293,7 @@ struct worker {
   void switch_from_fiber(fiber* self, after_switch what, fiber* to) noexcept;
   [[noreturn]] void exit_fiber(fiber* self) noexcept;
   void resume(fiber* f) noexcept;  // from sched_ctx
-  void prepare(fiber* f);           // first run: stack and context
+  fiber* prepare(fiber* f);         // first run: stack, context; returns f's new address
   // shutdown.cpp: gives up the running fiber for good: prints why, counts
   // it as exited and switches away, never to return. Its stack and block
   // are leaked: a stuck blocking call or a wait structure may still point

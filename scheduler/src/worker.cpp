@@ -56,12 +56,11 @@ std::uint64_t xorshift(std::uint64_t& s) noexcept {
   return s;
 }
 
+// Frees an exited (or never started) fiber, its block and its stack
+// (fiber_alloc.hpp, rule 2).
 void free_fiber(fiber* f) noexcept {
-  if (f->ctx.st) stack_release(f->ctx.st);
   context_destroy(f->ctx);
-  const std::size_t bytes = f->block_size;
-  f->~fiber();
-  fiber_block_free(f, bytes);
+  fiber_block_delete(f);
 }
 
 void fiber_entry(transfer_t t) noexcept {
@@ -83,18 +82,18 @@ void fiber_entry(transfer_t t) noexcept {
 
 }  // namespace
 
-void worker::prepare(fiber* f) {
-  stack s;
+fiber* worker::prepare(fiber* f) {
+  stack s;  // stays empty when the block was placed in a stack at spawn
   try {
-    s = stack_allocate(f->stack_size);
+    if (!f->ctx.st) s = stack_allocate(f->stack_size);
   } catch (std::bad_alloc&) {
     std::fprintf(stderr, "weft: out of memory allocating a %zu KiB stack for fiber %llu (spawned at %s:%u)\n",
                  f->stack_size / 1024, static_cast<unsigned long long>(f->id), f->site.file_name(),
                  static_cast<unsigned>(f->site.line()));
     std::abort();
   }
-  context_create(f->ctx, s, &fiber_entry);
   worker_counters::bump(ctr.fibers_started);
+  return fiber_settle(f, s, &fiber_entry);
 }
 
 void worker::finish_switch(fcontext_t from_ctx) noexcept {
@@ -156,7 +155,7 @@ context& worker::leave(fiber* self, after_switch what, fiber* to) noexcept {
   pending = what;
   context* target = &sched_ctx;
   if (to != nullptr) {
-    if (to->state == fiber_state::created) prepare(to);
+    if (to->state == fiber_state::created) to = prepare(to);
     set_state(to, fiber_state::running);
     target = &to->ctx;
   }
@@ -196,7 +195,7 @@ void worker::resume(fiber* f) noexcept {
     rt->on_fiber_exit();
     return;
   }
-  if (f->state == fiber_state::created) prepare(f);
+  if (f->state == fiber_state::created) f = prepare(f);
   set_state(f, fiber_state::running);
   count(runs);
   if (trace_on()) trace_switch(*this, nullptr, run_end::loop, f);

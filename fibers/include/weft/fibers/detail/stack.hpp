@@ -58,6 +58,11 @@ inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
 stack stack_allocate(std::size_t size);
 // Returns a stack to the pool. Thread-safe.
 void stack_release(stack s);
+// A stack of at least `size` bytes from the calling thread's cache of
+// released stacks, or an empty stack when it holds none of that size: no
+// lock, no system call, and the stack has run a fiber before (its top page
+// is resident). From any thread.
+stack stack_take_cached(std::size_t size) noexcept;
 
 struct stack_stats {
   std::size_t in_use = 0;        // stacks handed out and not yet released

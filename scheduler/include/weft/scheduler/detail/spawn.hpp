@@ -1,7 +1,8 @@
 // weft::detail spawn: the machinery behind weft::go, weft::spawn, weft::run
 // and weft::blocking. A fiber's control block and its closure are one
-// allocation (fiber_create); a spawned task's result lives in a separate
-// task_state (detail/task_state.hpp).
+// block (fiber_create), which moves into the top of the fiber's stack at
+// its first run (scheduler/src/fiber_alloc.hpp); a spawned task's result
+// lives in a separate task_state (detail/task_state.hpp).
 //
 // Recording the caller's line. A default argument cannot follow a parameter
 // pack, so the call site is captured by the implicit conversion of the
@@ -40,6 +41,12 @@ namespace weft::detail {
 struct closure_vtable {
   void (*run)(void* closure);
   void (*destroy)(void* closure) noexcept;
+  // Move-constructs the closure at `to` from the one at `from` and destroys
+  // the latter; null for a trivially copyable closure (moved by memcpy).
+  void (*relocate)(void* to, void* from) noexcept = nullptr;
+  // False when the closure's move constructor may throw: its block is then
+  // never moved (it stays on the heap for the fiber's life).
+  bool relocatable = true;
 };
 
 struct fiber;
@@ -71,6 +78,14 @@ void launch(const spawn_options& o, const std::source_location& site, Fn&& fn) {
   static constexpr closure_vtable vt{
       [](void* p) { (*static_cast<C*>(p))(); },
       [](void* p) noexcept { static_cast<C*>(p)->~C(); },
+      std::is_trivially_copyable_v<C> ? nullptr
+                                      : +[](void* to, void* from) noexcept {
+                                          if constexpr (std::is_nothrow_move_constructible_v<C>) {
+                                            ::new (to) C(std::move(*static_cast<C*>(from)));
+                                            static_cast<C*>(from)->~C();
+                                          }
+                                        },
+      std::is_trivially_copyable_v<C> || std::is_nothrow_move_constructible_v<C>,
   };
   void* mem = nullptr;
   fiber* f = fiber_create(sizeof(C), &vt, o, site, &mem);
@@ -117,7 +132,13 @@ task<spawn_result_t<F, A...>> spawn_task(const spawn_options& o, const std::sour
     bool ran = false;  // also set on a moved-from closure: it owes nothing
     closure(S* s, std::decay_t<F>&& f2, std::tuple<std::decay_t<A>...>&& a2)
         : st(s), fn(std::move(f2)), args(std::move(a2)) {}
-    closure(closure&& o) : st(o.st), fn(std::move(o.fn)), args(std::move(o.args)), ran(o.ran) { o.ran = true; }
+    // noexcept when the parts' moves are: the fiber's block can then move
+    // into its stack at the first run (closure_vtable::relocatable).
+    closure(closure&& o) noexcept(std::is_nothrow_move_constructible_v<std::decay_t<F>> &&
+                                  std::is_nothrow_move_constructible_v<std::tuple<std::decay_t<A>...>>)
+        : st(o.st), fn(std::move(o.fn)), args(std::move(o.args)), ran(o.ran) {
+      o.ran = true;
+    }
     closure& operator=(closure&&) = delete;
     void operator()() {
       ran = true;

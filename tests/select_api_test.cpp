@@ -13,21 +13,7 @@
 #include "party.hpp"
 #include "test_util.hpp"
 
-// Counts this thread's allocations, to show that a timed select whose
-// channel case wins allocates nothing. The replaced new and delete pair
-// malloc with free; g++ 12 at -O2 still sees std::free meet a new-expression
-// once both are inlined and warns (a false positive), hence the pragma.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-thread_local long allocations = 0;
-}
-void* operator new(std::size_t n) {
-  allocations++;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "count_allocations.hpp"  // weft::test::allocations
 
 namespace {
 
@@ -214,11 +200,11 @@ TEST(select_api_threads, timeout_costs_no_allocation_when_a_case_wins) {
   long sum = 0;
   for (int i = 0; i < 10; i++) {
     c.send(i);
-    const long before = allocations;
+    const long before = weft::test::allocations;
     select(on_recv(u, never), on_recv(c, [&](std::optional<int> v) { sum += *v; }), on_timeout(1h, never));
     c.send(i);
     select(on_deadline(clk::now() + 1h, never), on_recv(c, [&](std::optional<int> v) { sum += *v; }));
-    EXPECT_EQ(allocations, before);
+    EXPECT_EQ(weft::test::allocations, before);
   }
   EXPECT_EQ(sum, 90);
 }

@@ -14,21 +14,7 @@
 
 #include "test_util.hpp"
 
-// Counts this thread's allocations (as select_api_test.cpp does). The
-// replaced new and delete pair malloc with free; g++ 12 at -O2 still sees
-// std::free meet a new-expression once both are inlined and warns (a false
-// positive), hence the pragma.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-namespace {
-thread_local long allocations = 0;
-}
-void* operator new(std::size_t n) {
-  allocations++;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "count_allocations.hpp"  // weft::test::allocations
 
 namespace {
 
@@ -55,13 +41,13 @@ TEST_F(timer_unify, after_in_select_loop_allocates_channel_and_record_only) {
   run(
       [&] {
         auto ready = make_chan<int>(1);
-        const long before = allocations;
+        const long before = weft::test::allocations;
         for (long i = 0; i < kIters; i++) {
           (void)ready.try_send(1);
           select(on_recv(ready, [&](std::optional<int>) { got++; }),
                  on_recv(after(200ms), [](std::optional<time_point>) {}));
         }
-        allocs = allocations - before;
+        allocs = weft::test::allocations - before;
       },
       one_worker());
   EXPECT_EQ(got, kIters);

@@ -217,9 +217,7 @@ void worker::spare_loop() {
     if (f == nullptr && rt->poll.poll_now(true)) f = find_local();
     if (f == nullptr) f = steal();
     if (f == nullptr) {
-      const std::int64_t now = now_ns();
-      for (worker* v : rt->all)
-        if (v->timers.next.load(std::memory_order_relaxed) <= now) v->timers.fire_due(now);
+      fire_everyones_timers();
       f = find_local();
     }
     if (f == nullptr) {

@@ -259,6 +259,9 @@ struct worker {
   fiber* find_local() noexcept;
   // Fires this worker's due timers; whether any fiber was woken.
   bool fire_timers() noexcept;
+  // Fires the due timers of every worker's heap (and spare's): a busy
+  // worker's timers must not wait for it. Owner only.
+  void fire_everyones_timers();
   fiber* find_global() noexcept;
   fiber* steal() noexcept;
   void push_next(fiber* f) noexcept;

@@ -208,6 +208,13 @@ void worker::resume(fiber* f) noexcept {
   finish_switch(t.fctx);
 }
 
+void worker::fire_everyones_timers() {
+  // Timers of busy workers are everyone's business.
+  const std::int64_t now = now_ns();
+  for (worker* v : rt->all)
+    if (v->timers.next.load(std::memory_order_relaxed) <= now) v->timers.fire_due(now);
+}
+
 void worker::push_next(fiber* f) noexcept {
   // Only the owner fills the slot and thieves only empty it, so an empty
   // slot stays empty until we store: a plain store (release: publishes f to
@@ -450,10 +457,7 @@ void worker::loop() {
       if (spinning) {
         f = steal();
         if (f == nullptr) {
-          // Timers of busy workers are everyone's business.
-          const std::int64_t now = now_ns();
-          for (worker* v : rt->all)
-            if (v->timers.next.load(std::memory_order_relaxed) <= now) v->timers.fire_due(now);
+          fire_everyones_timers();
           f = find_local();
         }
       }

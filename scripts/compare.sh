@@ -26,7 +26,8 @@ for a in "$@"; do
   case "$a" in --normal|--full) profile=release ;; esac
 done
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DWEFT_BUILD_TESTS=OFF \
-      -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=ON -DWEFT_CARGO_PROFILE="$profile" >/dev/null
+      -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_BENCH=ON -DWEFT_CARGO_PROFILE="$profile" \
+      -DWEFT_FAT_LTO_OBJECTS=OFF >/dev/null  # (nothing is installed from this tree)
 
 # The programs the run needs: each model group's (--models=; all without
 # it), weft-compare, and for the network scenarios the servers' programs

@@ -236,6 +236,7 @@ timer_heap_lease::~timer_heap_lease() {
 bool timer_heap::insert(timer_node* n) {
   runtime* owner;
   bool first;
+  const std::int64_t deadline = n->deadline;  // n is not ours once in the heap
   {
     std::lock_guard lk(mu);
     push_locked(*this, n);
@@ -245,8 +246,9 @@ bool timer_heap::insert(timer_node* n) {
     if (this == &fallback().heap) fallback().added();
   }
   // After unlocking: wake_one takes idle_mu (allowed under mu too, but
-  // there is no need to hold it).
-  if (first && owner != nullptr) owner->timer_added(n->deadline);
+  // there is no need to hold it). Not n->deadline: once the lock is
+  // released another worker may fire n and free it.
+  if (first && owner != nullptr) owner->timer_added(deadline);
   return first;
 }
 

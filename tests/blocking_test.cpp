@@ -44,6 +44,16 @@ struct affinity_guard {
   ~affinity_guard() {
     if (ok) ::sched_setaffinity(0, sizeof saved, &saved);
   }
+  // Pins the calling thread (and the threads it starts from now on: the
+  // workers and pool threads inherit it) to the first CPU it may use.
+  bool pin_to_one_cpu() const {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &saved)) cpu++;
+    CPU_SET(cpu, &one);
+    return ::sched_setaffinity(0, sizeof one, &one) == 0;
+  }
 };
 
 // The interleaving of the under-provisioning bug, written out. The pool has
@@ -56,12 +66,7 @@ struct affinity_guard {
 TEST(blocking_pool, a_call_never_waits_behind_another_below_the_bound) {
   affinity_guard restore;
   if (!restore.ok) GTEST_SKIP() << "sched_getaffinity failed";
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  int cpu = 0;
-  while (!CPU_ISSET(cpu, &restore.saved)) cpu++;
-  CPU_SET(cpu, &one);
-  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);  // inherited by the workers and pool threads
+  ASSERT_TRUE(restore.pin_to_one_cpu());
 
   bool skipped = false;
   bool a_timed_out = false;
@@ -113,12 +118,7 @@ TEST(blocking_pool, a_call_never_waits_behind_another_below_the_bound) {
 TEST(blocking_pool, a_call_behind_a_stuck_call_gets_a_thread) {
   affinity_guard restore;
   if (!restore.ok) GTEST_SKIP() << "sched_getaffinity failed";
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  int cpu = 0;
-  while (!CPU_ISSET(cpu, &restore.saved)) cpu++;
-  CPU_SET(cpu, &one);
-  ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);  // inherited by the workers and pool threads
+  ASSERT_TRUE(restore.pin_to_one_cpu());
 
   bool a_timed_out = false;
   bool b_ran = false;

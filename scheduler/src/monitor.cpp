@@ -276,7 +276,9 @@ std::size_t runtime::hand_off(worker* w) noexcept {
     w->yield_taken.store(false, std::memory_order_release);
   }
   if (n == 0) return 0;
-  injected.push_chain(first, last, n);
+  // At the front: these were runnable before whatever was injected since
+  // (a yielded fiber behind a flood of spawns would wait for all of it).
+  injected.push_chain_front(first, last, n);
   notify_work();
   return n;
 }

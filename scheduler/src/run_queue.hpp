@@ -129,6 +129,18 @@ class inject_queue {
     size_.fetch_add(n, std::memory_order_seq_cst);
   }
 
+  // Pushes the chain first..last ahead of everything queued: for fibers
+  // that were runnable before those (the monitor's hand-off of a stuck
+  // worker's queues), so that a flood of new work does not starve them.
+  void push_chain_front(fiber* first, fiber* last, std::size_t n) noexcept {
+    std::lock_guard lk(mu_);
+    last->next = head_;
+    if (head_ == nullptr) tail_ = last;
+    head_ = first;
+    // seq_cst: as push_chain's.
+    size_.fetch_add(n, std::memory_order_seq_cst);
+  }
+
   // Pops up to `max` fibers into `out`; returns how many.
   std::size_t pop_batch(fiber** out, std::size_t max) noexcept {
     if (size_.load(std::memory_order_relaxed) == 0) return 0;

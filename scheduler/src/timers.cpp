@@ -296,7 +296,10 @@ std::size_t timer_heap::fire_due(std::int64_t now) {
     t->cb->fire(t->arg);
     unref(t);
   }
-  if (fired != 0) count_here(&worker_counters::timers_fired, fired);
+  // Counted on workers only: the fallback thread fires when no runtime
+  // runs, or the timers of one that is ending (the_runtime() may name a
+  // runtime being freed; counting into it would race with its end).
+  if (fired != 0 && this_worker() != nullptr) count_here(&worker_counters::timers_fired, fired);
   return fired;
 }
 

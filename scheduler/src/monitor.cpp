@@ -236,7 +236,9 @@ void worker::spare_loop() {
   if (fiber* g = next_slot.exchange(nullptr, std::memory_order_acq_rel)) chain_add(first, last, g), n++;
   while (fiber* g = queue.pop()) chain_add(first, last, g), n++;
   while (fiber* g = yield_pop()) chain_add(first, last, g), n++;
-  if (n != 0) rt->injected.push_chain(first, last, n);
+  // At the front, as hand_off does: these were runnable before whatever
+  // was injected since.
+  if (n != 0) rt->injected.push_chain_front(first, last, n);
   // seq_cst: the deadlock detector's load (invariant 5).
   rt->spares_active.fetch_sub(1, std::memory_order_seq_cst);
   if (n != 0) rt->notify_work();

@@ -56,12 +56,12 @@
 //    steals and sleeps (worker.cpp's loop, poll_now(true)). Right after a
 //    blocking poll returned (a worker woke for an edge and ran what it
 //    readied) that poll almost always finds the ready list empty, a
-//    system call for nothing (the counts are in docs/benchmarks.md). So while
-//    the last poll was a blocking one that ended less than kAfterBlockNs
-//    ago, poll_now(true) returns at once; the worker then steals, and
-//    sleeps in the blocking poll (busy is free, or someone else polls),
-//    which returns at once if edges did come. Nothing is lost: the skip
-//    only defers the same epoll_wait to the blocking poll. A saturated
+//    system call for nothing. So while the last poll was a blocking one
+//    that ended less than kAfterBlockNs ago, poll_now(true) returns at
+//    once; the worker then steals, and sleeps in the blocking poll (busy
+//    is free, or someone else polls), which returns at once if edges did
+//    come. Nothing is lost: the skip only defers the same epoll_wait to
+//    the blocking poll. A saturated
 //    server, whose workers never run out of work long enough to block,
 //    polls as before: its last polls are non-blocking ones.
 //

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -35,6 +36,11 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+// Linux 6.15+: a pidfd sentinel naming the calling process (no descriptor
+// behind it, so nothing to open, close, or inherit across fork).
+#ifndef PIDFD_SELF_THREAD_GROUP
+#define PIDFD_SELF_THREAD_GROUP (-10001)
+#endif
 
 namespace weft::detail {
 namespace {
@@ -50,7 +56,9 @@ constexpr std::size_t kCacheClasses = 2;
 // Default number of mprotect guards: ~40k map entries at two per stack.
 constexpr std::size_t kMprotectGuards = 20000;
 // Ranges per process_madvise call (the kernel's limit is IOV_MAX, 1024).
-constexpr std::size_t kIovBatch = 256;
+// One page of iovecs: the array is built in the top page of the slab's
+// first stack (install_guards says why).
+const std::size_t kIovBatch = kPage / sizeof(iovec);
 
 // A slab is `bytes / slot` slots of `slot` bytes: the lowest page of a
 // slot is its stack's guard page (or, past the guard budget, unused
@@ -108,6 +116,18 @@ enum class guard_mode : std::uint8_t {
   markers,   // one madvise(MADV_GUARD_INSTALL) per stack
   mprotect,  // one mprotect(PROT_NONE) per stack, two map entries each
 };
+
+// How process_madvise names this process: learnt on the first bulk call.
+// Only ever moves from unknown to one of the others, and any thread may
+// learn it (the same answer each time), so relaxed accesses suffice: a
+// thread that reads a stale `unknown` merely tries the sentinel again.
+enum class self_pidfd : std::uint8_t {
+  unknown,
+  sentinel,  // PIDFD_SELF_THREAD_GROUP: no descriptor at all
+  opened,    // a pidfd_open per slab, closed after it (a cached descriptor
+             // would name the parent in a child after fork)
+};
+std::atomic<self_pidfd> g_self_pidfd{self_pidfd::unknown};
 
 struct pool {
   std::mutex mu;  // guards everything below
@@ -179,6 +199,12 @@ bool carve(pool& p, size_class& c, stack& out) {
 // known of it and is updated with what was learnt. Returns how many slots
 // (a prefix) got a guard; adds the system calls made to *calls. Takes no
 // lock.
+// Installs guard pages at the first page of `n` slots from `base`, `slot`
+// bytes apart, in the cheapest way the kernel allows; `mode` is what is
+// known of it and is updated with what was learnt. Returns how many slots
+// (a prefix) got a guard; adds the system calls made to *calls. Takes no
+// lock. Requires a fresh slab, not yet handed out: the top page of its
+// slot 0 holds the iovec array.
 std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, guard_mode& mode, std::size_t* calls) {
   if (n == 0) return 0;
   const bool learning = mode == guard_mode::unknown;
@@ -187,21 +213,55 @@ std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, gua
     // is asked for; one call per slab saves the syscall entry per stack
     // and its share of the address-space lock. process_madvise accepts any
     // advice for the calling process itself since Linux 6.13 (before, it
-    // fails with EINVAL and we fall back below). The pidfd is opened per
-    // slab: a cached one would name the parent after fork().
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
-    bool ok = pidfd >= 0;
-    std::array<iovec, kIovBatch> iov;
+    // fails with EINVAL and we fall back below).
+    //
+    // The iovecs are written into the top page of slot 0: the first fiber
+    // to get that stack touches the page anyway (its control block and
+    // first frame go there), so the array costs no page fault of its own,
+    // where on the caller's stack (often a fiber's) it would fault in a
+    // second page.
+    auto* iov = reinterpret_cast<iovec*>(base + slot - kPage);
+    self_pidfd how = g_self_pidfd.load(std::memory_order_relaxed);
+    int pidfd = PIDFD_SELF_THREAD_GROUP;
+    if (how == self_pidfd::opened) {
+      pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+      *calls += 2;  // getpid and pidfd_open
+    }
+    bool ok = pidfd != -1;
     std::size_t done = 0;
     while (ok && done < n) {
       const std::size_t k = std::min(kIovBatch, n - done);
       for (std::size_t i = 0; i < k; i++) iov[i] = iovec{base + (done + i) * slot, kPage};
-      const long r = syscall(SYS_process_madvise, pidfd, iov.data(), k, MADV_GUARD_INSTALL, 0u);
+      long r = syscall(SYS_process_madvise, pidfd, iov, k, MADV_GUARD_INSTALL, 0u);
       ++*calls;
-      if (r <= 0) ok = false;
-      else done += static_cast<std::size_t>(r) / kPage;  // a short count: go on after it
+      if (r < 0 && errno == EBADF && how == self_pidfd::unknown) {
+        // A kernel before 6.15 has no sentinel: name ourselves with a
+        // pidfd, per slab, from now on.
+        how = self_pidfd::opened;
+        g_self_pidfd.store(how, std::memory_order_relaxed);
+        pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+        *calls += 2;
+        if (pidfd == -1) {
+          ok = false;
+          break;
+        }
+        r = syscall(SYS_process_madvise, pidfd, iov, k, MADV_GUARD_INSTALL, 0u);
+        ++*calls;
+      }
+      if (r <= 0) {
+        ok = false;
+      } else {
+        done += static_cast<std::size_t>(r) / kPage;  // a short count: go on after it
+        if (how == self_pidfd::unknown) {
+          how = self_pidfd::sentinel;
+          g_self_pidfd.store(how, std::memory_order_relaxed);
+        }
+      }
     }
-    if (pidfd >= 0) close(pidfd);
+    if (how == self_pidfd::opened && pidfd >= 0) {
+      close(pidfd);
+      ++*calls;
+    }
     if (ok) {
       mode = guard_mode::bulk;
       return n;

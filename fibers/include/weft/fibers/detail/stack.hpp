@@ -10,7 +10,10 @@
 //    a million fibers need thousands of mappings rather than a million
 //    (vm.max_map_count is 65,530 here). Guards are installed when a slab is
 //    mapped, for all its stacks at once (one process_madvise call where the
-//    kernel allows it), never when a stack is handed out. An mprotect guard
+//    kernel allows it, naming the process by the PIDFD_SELF sentinel where
+//    the kernel has it, so no descriptor is opened), never when a stack is
+//    handed out. Making a slab touches no memory but the top page of its
+//    first stack, which that stack's first fiber touches anyway. An mprotect guard
 //    splits its slab's mapping, costing two map entries per stack; the
 //    guard budget caps that.
 // 3. Released stacks are reused LIFO, first from a small per-thread cache and
@@ -71,6 +74,7 @@ struct stack_stats {
   std::size_t guarded = 0;       // stacks with a guard page
   std::size_t unguarded = 0;     // stacks protected by a canary only
   std::size_t guard_syscalls = 0;  // system calls made to install guard pages
+                                   // (including any to name the process)
   bool bulk_guards = false;      // guards go in with one call per slab
 };
 stack_stats stack_pool_stats();

@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -209,6 +210,49 @@ TEST(stack_pool, mapping_a_slab_takes_under_2_KiB_of_the_callers_stack) {
   EXPECT_LT(a.depth, 2048u) << "making a slab used this many bytes of the caller's stack";
   detail::stack_release(a.s);
   ::munmap(m, kPaintedStack);
+}
+
+// Each thread carves fresh stacks from a run of consecutive slots of its
+// own, so two threads faulting in fresh stacks at once touch different
+// page-table pages. Two threads take turns here, one stack each per turn.
+TEST(stack_pool, threads_taking_turns_each_get_consecutive_fresh_stacks) {
+  constexpr std::size_t kSize = 24 * 1024;  // a size no other test uses
+  constexpr int kEach = 16;                 // fewer than a run (2 MiB / 28 KiB = 73)
+  std::atomic<int> turn{0};
+  std::vector<detail::stack> got[2];
+  auto body = [&](int me) {
+    for (int i = 0; i < kEach; i++) {
+      while (turn.load(std::memory_order_acquire) % 2 != me) std::this_thread::yield();
+      got[me].push_back(detail::stack_allocate(kSize));
+      turn.fetch_add(1, std::memory_order_release);
+    }
+  };
+  std::thread a(body, 0), b(body, 1);
+  a.join();
+  b.join();
+  for (auto& v : got)
+    for (std::size_t i = 1; i < v.size(); i++)
+      EXPECT_EQ(v[i].base, v[i - 1].base + kSize + 4096) << "stack " << i << " is not next to the one before";
+  for (auto& v : got)
+    for (auto& s : v) detail::stack_release(s);
+}
+
+// The slots left in an exiting thread's run are not lost: the class carves
+// them again before it maps another slab.
+TEST(stack_pool, an_exiting_threads_unused_run_is_carved_again) {
+  constexpr std::size_t kSize = 52 * 1024;  // a size no other test uses
+  constexpr std::size_t kPerSlab = (8u << 20) / (kSize + 4096);
+  const auto before = detail::stack_pool_stats();
+  detail::stack first;
+  std::thread([&] { first = detail::stack_allocate(kSize); }).join();
+  std::vector<detail::stack> v;
+  for (std::size_t i = 1; i < kPerSlab; i++) v.push_back(detail::stack_allocate(kSize));
+  EXPECT_EQ(detail::stack_pool_stats().slabs, before.slabs + 1) << "the slab's slots are all handed out, once";
+  std::set<std::byte*> bases{first.base};
+  for (auto& s : v) bases.insert(s.base);
+  EXPECT_EQ(bases.size(), kPerSlab);
+  detail::stack_release(first);
+  for (auto& s : v) detail::stack_release(s);
 }
 
 TEST(stack_pool, threads_carving_fresh_slabs_at_once_get_distinct_guarded_stacks) {

@@ -55,6 +55,12 @@ constexpr std::size_t kCacheStacks = 64;
 constexpr std::size_t kCacheClasses = 2;
 // Default number of mprotect guards: ~40k map entries at two per stack.
 constexpr std::size_t kMprotectGuards = 20000;
+// A thread carves fresh stacks from a run of consecutive slots of its own,
+// about this many bytes (one page-table page's span on x86-64): the pool
+// lock is taken once per run rather than once per stack, and threads
+// faulting in fresh stacks at once mostly touch different page-table pages
+// (and so contend for different page-table locks).
+constexpr std::size_t kRunBytes = 2u << 20;
 // Ranges per process_madvise call (the kernel's limit is IOV_MAX, 1024).
 // One page of iovecs: the array is built in the top page of the slab's
 // first stack (install_guards says why).
@@ -138,11 +144,16 @@ struct pool {
   guard_mode mode = guard_mode::unknown;
   // Guard pages installed or being installed (counted against the budget).
   std::size_t guard_slots = 0;
-  std::size_t guarded = 0;    // stacks handed out with a guard, ever
+  std::size_t guarded = 0;    // stacks carved with a guard (handed out, or in a thread's run), ever
   std::size_t unguarded = 0;  // ... and without
-  std::size_t pooled = 0;
   std::size_t guard_syscalls = 0;
 };
+
+// Released stacks on the classes' free lists. Written under pool::mu;
+// read without it (relaxed) as a hint by a thread about to take a fresh
+// slot from its run, so that a resident stack on a free list goes first.
+// A stale read costs at most one fresh page, never correctness.
+std::atomic<std::size_t> g_pooled{0};
 
 // Stacks handed out and not yet released (statistics only: relaxed).
 std::atomic<std::size_t> g_in_use{0};
@@ -154,11 +165,21 @@ pool& the_pool() {
 
 struct thread_cache {
   struct entry {
-    std::size_t size = 0;
+    std::size_t size = 0;  // 0: unused
     std::size_t count = 0;
     std::array<stack, kCacheStacks> stacks;
+    carve_range run;  // fresh slots of class `size` that only this thread carves
   };
   std::array<entry, kCacheClasses> classes;
+  // The entry for class `size`, claiming an unused one; null when every
+  // entry holds another class.
+  entry* entry_for(std::size_t size) {
+    for (auto& e : classes) {
+      if (e.size == 0) e.size = size;
+      if (e.size == size) return &e;
+    }
+    return nullptr;
+  }
   ~thread_cache();
 };
 thread_local thread_cache t_cache;
@@ -180,18 +201,51 @@ std::size_t guard_limit(const pool& p) {
   return p.mode != guard_mode::mprotect ? SIZE_MAX : kMprotectGuards;
 }
 
-// Hands out the next slot of c's slabs, if any is left. Requires p.mu.
-bool carve(pool& p, size_class& c, stack& out) {
+// Counts the slots of r in p's statistics (sign +1: carved; -1: given
+// back uncarved). Requires p.mu.
+void count_carved(pool& p, const carve_range& r, std::size_t slot, int sign) {
+  const std::byte* g = std::clamp(r.guard_end, r.next, r.end);
+  const std::size_t guarded = static_cast<std::size_t>(g - r.next) / slot;
+  const std::size_t unguarded = static_cast<std::size_t>(r.end - g) / slot;
+  p.guarded += sign > 0 ? guarded : -guarded;
+  p.unguarded += sign > 0 ? unguarded : -unguarded;
+}
+
+// Moves up to `k` of c's next slots, consecutive, into `out`, if any is
+// left. Requires p.mu.
+bool carve_run(pool& p, size_class& c, std::size_t k, carve_range& out) {
   while (c.carve.next == c.carve.end) {
     if (c.spare.empty()) return false;
     c.carve = c.spare.back();
     c.spare.pop_back();
   }
-  std::byte* slot = c.carve.next;
-  c.carve.next += c.size + kPage;
-  out = stack{slot + kPage, c.size, slot < c.carve.guard_end};
-  (out.guarded ? p.guarded : p.unguarded)++;
+  const std::size_t slot = c.size + kPage;
+  const std::size_t left = static_cast<std::size_t>(c.carve.end - c.carve.next) / slot;
+  out = carve_range{c.carve.next, c.carve.next + std::min(k, left) * slot, c.carve.guard_end};
+  c.carve.next = out.end;
+  count_carved(p, out, slot, +1);
   return true;
+}
+
+// Hands out the next slot of r, if any is left. No lock: r is a thread's
+// own run, or a range only the caller sees.
+bool take_slot(carve_range& r, std::size_t size, stack& out) {
+  if (r.next == r.end) return false;
+  std::byte* slot = r.next;
+  r.next += size + kPage;
+  out = stack{slot + kPage, size, slot < r.guard_end};
+  return true;
+}
+
+// Hands out the next slot of c's slabs, if any is left: into the caller's
+// run when it has one (and returns its first slot), else just the one slot.
+// Requires p.mu.
+bool carve(pool& p, size_class& c, carve_range* run, stack& out) {
+  const std::size_t slot = c.size + kPage;
+  carve_range one;
+  carve_range& r = run != nullptr ? *run : one;
+  if (!carve_run(p, c, run != nullptr ? std::max<std::size_t>(1, kRunBytes / slot) : 1, r)) return false;
+  return take_slot(r, c.size, out);
 }
 
 // Installs guard pages at the first page of `n` slots from `base`, `slot`
@@ -287,12 +341,15 @@ std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, gua
   return i;
 }
 
-// The slow path of stack_allocate: no free stack and nothing left to carve
-// in class `size`. Reserves guard budget under p.mu, maps and guards a slab
-// without it, then publishes the slab and carves from it under p.mu again.
-// Another thread may have done the same meanwhile; its slab and ours are
-// both kept (the later one as a spare range).
-stack allocate_fresh(pool& p, std::size_t size) {
+// The slow path of stack_allocate: the calling thread has no released
+// stack of class `size` at hand, and its run of fresh slots (`run`, null if
+// it has no room for one) is empty or a free list may hold a stack. Takes a
+// free stack, else the run's next slot, else carves a new run, else
+// reserves guard budget under p.mu, maps and guards a slab without it, and
+// publishes the slab and carves from it under p.mu again. Another thread
+// may have done the same meanwhile; its slab and ours are both kept (the
+// later one as a spare range).
+stack allocate_fresh(pool& p, std::size_t size, carve_range* run) {
   const std::size_t slot = size + kPage;
   const std::size_t n = std::max<std::size_t>(1, kSlabBytes / slot);
   const std::size_t bytes = n * slot;
@@ -305,10 +362,11 @@ stack allocate_fresh(pool& p, std::size_t size) {
     if (free_node* f = c.free) {
       s = f->s;
       c.free = f->next;
-      p.pooled--;
+      g_pooled.fetch_sub(1, std::memory_order_relaxed);
       return s;
     }
-    if (carve(p, c, s)) return s;
+    if (run != nullptr && take_slot(*run, size, s)) return s;  // the hint was stale
+    if (carve(p, c, run, s)) return s;
     if (g_slab_count.load(std::memory_order_relaxed) == kMaxSlabs) throw std::bad_alloc();
     const std::size_t limit = guard_limit(p);
     want = p.guard_slots < limit ? std::min(n, limit - p.guard_slots) : 0;
@@ -349,7 +407,7 @@ stack allocate_fresh(pool& p, std::size_t size) {
   else
     c.spare.push_back(r);
   stack s;
-  if (!carve(p, c, s)) std::abort();  // unreachable: r has n >= 1 slots
+  if (!carve(p, c, run, s)) std::abort();  // unreachable: r has n >= 1 slots
   return s;
 }
 
@@ -366,12 +424,20 @@ void release_to_pool(stack s) {
   size_class& c = class_for(p, s.size);
   n->next = c.free;
   c.free = n;
-  p.pooled++;
+  g_pooled.fetch_add(1, std::memory_order_relaxed);
 }
 
 thread_cache::~thread_cache() {
-  for (auto& e : classes)
+  for (auto& e : classes) {
     for (std::size_t i = 0; i < e.count; i++) release_to_pool(e.stacks[i]);
+    if (e.run.next == e.run.end) continue;
+    // The run's slots were never handed out: back to the class, to be
+    // carved again.
+    pool& p = the_pool();
+    std::lock_guard lk(p.mu);
+    count_carved(p, e.run, e.size + kPage, -1);
+    class_for(p, e.size).spare.push_back(e.run);
+  }
 }
 
 }  // namespace
@@ -392,7 +458,13 @@ stack stack_take_cached(std::size_t size) noexcept {
 stack stack_allocate(std::size_t size) {
   if (stack s = stack_take_cached(size)) return s;
   size = round_to_page(std::max<std::size_t>(size, 2 * kPage));
-  stack s = allocate_fresh(the_pool(), size);
+  thread_cache::entry* e = t_cache.entry_for(size);
+  carve_range* run = e != nullptr ? &e->run : nullptr;
+  stack s;
+  // A fresh slot from the thread's own run needs no lock, unless a free
+  // list holds a resident stack, which goes first.
+  if (run == nullptr || g_pooled.load(std::memory_order_relaxed) != 0 || !take_slot(*run, size, s))
+    s = allocate_fresh(the_pool(), size, run);
   g_in_use.fetch_add(1, std::memory_order_relaxed);
   on_handout(s);
   return s;
@@ -422,7 +494,7 @@ stack_stats stack_pool_stats() {
   std::lock_guard lk(p.mu);
   stack_stats st;
   st.in_use = g_in_use.load(std::memory_order_relaxed);
-  st.pooled = p.pooled;
+  st.pooled = g_pooled.load(std::memory_order_relaxed);
   st.slabs = g_slab_count.load(std::memory_order_relaxed);
   st.guarded = p.guarded;
   st.unguarded = p.unguarded;

@@ -19,6 +19,12 @@
 // 3. Released stacks are reused LIFO, first from a small per-thread cache and
 //    then from a global list: a recently freed stack is already faulted in
 //    and still warm in cache, while touching a fresh page costs ~1.6 us.
+//    Only then is a fresh slot carved, from a run of consecutive slots
+//    (about 2 MiB, one page-table page's span) that the thread took from a
+//    slab under the pool lock and carves alone: no lock per fresh stack,
+//    and threads faulting in fresh stacks at once mostly fault in different
+//    page-table pages. A thread's unused run goes back to its class when
+//    the thread exits.
 // 4. Slabs are never unmapped: the registry of slabs is append-only so that
 //    the SIGSEGV handler can read it without locks.
 // 5. The pool's lock is never held across a system call: a thread that

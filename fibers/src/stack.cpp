@@ -252,11 +252,6 @@ bool carve(pool& p, size_class& c, carve_range* run, stack& out) {
 // bytes apart, in the cheapest way the kernel allows; `mode` is what is
 // known of it and is updated with what was learnt. Returns how many slots
 // (a prefix) got a guard; adds the system calls made to *calls. Takes no
-// lock.
-// Installs guard pages at the first page of `n` slots from `base`, `slot`
-// bytes apart, in the cheapest way the kernel allows; `mode` is what is
-// known of it and is updated with what was learnt. Returns how many slots
-// (a prefix) got a guard; adds the system calls made to *calls. Takes no
 // lock. Requires a fresh slab, not yet handed out: the top page of its
 // slot 0 holds the iovec array.
 std::size_t install_guards(std::byte* base, std::size_t slot, std::size_t n, guard_mode& mode, std::size_t* calls) {

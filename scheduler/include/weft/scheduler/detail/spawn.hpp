@@ -121,7 +121,7 @@ task<spawn_result_t<F, A...>> spawn_task(const spawn_options& o, const std::sour
   using S = task_state<R>;
   // Not in the fiber's block: see task_state_base (docs/scheduler.md has
   // the figures).
-  auto* st = new S();
+  S* st = new_state<S>();
   st->site = site;
   // A closure destroyed without running (the runtime shut down first)
   // completes the task with fiber_cancelled, so no join() waits forever.
@@ -163,7 +163,7 @@ task<spawn_result_t<F, A...>> spawn_task(const spawn_options& o, const std::sour
     launch(o, site,
            closure(st, std::decay_t<F>(std::forward<F>(f)), std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)));
   } catch (...) {
-    delete st;
+    delete_state<S>(st);
     throw;
   }
   return task_factory::make(st);

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <new>
 #include <optional>
 #include <source_location>
 
@@ -55,9 +57,39 @@ bool task_done(const task_state_base* s) noexcept;
 // task failed (other than by cancellation) and no join() saw it.
 void task_release(task_state_base* s) noexcept;
 
+// Memory for task states (task_alloc.cpp): blocks of up to kTaskStateMax
+// bytes, aligned to 64, from per-thread caches; spawn allocates one per
+// task and the last release frees it, often on another thread. Throws
+// std::bad_alloc. From any thread.
+inline constexpr std::size_t kTaskStateMax = 512;
+void* task_state_alloc(std::size_t bytes);
+void task_state_free(void* p, std::size_t bytes) noexcept;
+
+template <class S>
+inline constexpr bool task_state_pooled_v = sizeof(S) <= kTaskStateMax && alignof(S) <= 64;
+
+template <class S>
+S* new_state() {
+  if constexpr (task_state_pooled_v<S>) {
+    void* p = task_state_alloc(sizeof(S));
+    try {
+      return ::new (p) S();
+    } catch (...) {
+      task_state_free(p, sizeof(S));
+      throw;
+    }
+  } else {
+    return new S();
+  }
+}
 template <class S>
 void delete_state(task_state_base* b) noexcept {
-  delete static_cast<S*>(b);
+  if constexpr (task_state_pooled_v<S>) {
+    static_cast<S*>(b)->~S();
+    task_state_free(b, sizeof(S));
+  } else {
+    delete static_cast<S*>(b);
+  }
 }
 template <class T>
 struct task_state : task_state_base {

@@ -38,6 +38,7 @@
 
 #include <atomic>
 #include <cassert>
+#include <cstddef>
 #include <cstdint>
 
 #include <weft/fibers/detail/fiber_base.hpp>
@@ -63,12 +64,15 @@ struct fiber : fiber_base {
   fiber_state state = fiber_state::created;
   bool is_main = false;
   fiber_home home = fiber_home::heap;
+  // Requested usable stack size in KiB, rounded up (stacks are whole
+  // pages); in the padding after the bytes above, as a record's every byte
+  // is a share of a page touched per queued fiber (fiber_alloc.hpp).
+  std::uint32_t stack_kib = 0;
   wait_reason waiting;            // diagnostics: what the fiber is parked on
   std::uint64_t trace_flow = 0;   // the trace's pending unpark flow (trace.hpp, note 4)
-  std::size_t stack_size = 0;     // requested usable size
-  std::size_t block_size = 0;     // bytes of this control block + closure
+  // The closure's type: it lives at fiber_closure(this), and its size
+  // (vt->size) gives the block's (fiber_block_bytes).
   const closure_vtable* vt = nullptr;
-  void* closure = nullptr;
   // Registry links, guarded by shard->mu. A fiber joins the registry of
   // the worker where it first parks or yields (one that does neither is
   // queued or running: the dump finds it through its worker, dump.cpp
@@ -77,6 +81,15 @@ struct fiber : fiber_base {
   fiber* reg_prev = nullptr;
   fiber* reg_next = nullptr;
 };
+
+// Where a fiber's closure starts: right after the fiber, aligned as
+// closure_vtable requires, in every home (fiber_alloc.hpp).
+inline constexpr std::size_t kClosureOffset =
+    (sizeof(fiber) + alignof(std::max_align_t) - 1) / alignof(std::max_align_t) * alignof(std::max_align_t);
+inline void* fiber_closure(fiber* f) noexcept { return reinterpret_cast<std::byte*>(f) + kClosureOffset; }
+// Bytes of f's block: the fiber and its closure.
+inline std::size_t fiber_block_bytes(const fiber* f) noexcept { return kClosureOffset + f->vt->size; }
+inline std::size_t fiber_stack_bytes(const fiber* f) noexcept { return std::size_t{f->stack_kib} * 1024; }
 
 inline void set_state(fiber* f, fiber_state to) {
 #ifndef NDEBUG

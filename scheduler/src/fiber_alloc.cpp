@@ -199,13 +199,12 @@ fiber* fiber_block_new(std::size_t bytes, bool relocatable, std::size_t stack_si
     f->home = fiber_home::heap;
   }
   f->park.owner = f;
-  f->block_size = bytes;
   return f;
 }
 
 void fiber_block_delete(fiber* f) noexcept {
   const fiber_home home = f->home;
-  const std::size_t bytes = f->block_size;
+  const std::size_t bytes = fiber_block_bytes(f);
   const stack st = f->ctx.st;
   f->~fiber();
   if (home == fiber_home::record)
@@ -222,7 +221,8 @@ fiber* fiber_settle(fiber* f, const stack& fresh, void (*entry)(transfer_t)) noe
     context_create(f->ctx, fresh, entry);
     return f;
   }
-  const std::size_t reserve = in_stack_bytes(f->block_size);
+  const std::size_t bytes = fiber_block_bytes(f);
+  const std::size_t reserve = in_stack_bytes(bytes);
   if (f->home == fiber_home::stack) {  // placed at spawn
     const stack whole = f->ctx.st;
     context_create(f->ctx, stack{whole.base, whole.size - reserve, whole.guarded}, entry);
@@ -241,16 +241,12 @@ fiber* fiber_settle(fiber* f, const stack& fresh, void (*entry)(transfer_t)) noe
   g->park.owner = g;
   g->is_main = f->is_main;
   g->home = fiber_home::stack;
-  g->stack_size = f->stack_size;
-  g->block_size = f->block_size;
+  g->stack_kib = f->stack_kib;
   g->vt = f->vt;
-  const std::size_t closure_off = static_cast<std::size_t>(static_cast<std::byte*>(f->closure) -
-                                                           reinterpret_cast<std::byte*>(f));
-  g->closure = at + closure_off;
   if (f->vt->relocate != nullptr)
-    f->vt->relocate(g->closure, f->closure);
+    f->vt->relocate(fiber_closure(g), fiber_closure(f));
   else
-    std::memcpy(g->closure, f->closure, f->block_size - closure_off);
+    std::memcpy(fiber_closure(g), fiber_closure(f), f->vt->size);
   // The frames get the stack below the block; the context keeps the whole
   // stack (it is released whole, and its canary and guard are at its base).
   context_create(g->ctx, stack{fresh.base, fresh.size - reserve, fresh.guarded}, entry);

@@ -61,7 +61,7 @@ inline constexpr std::size_t kInStackMax = 1024;
 // Allocates the block of a new fiber: `bytes` for the fiber and its closure
 // (aligned to max_align_t); `relocatable`: the closure may be moved (see
 // closure_vtable); `stack_size`: the stack it will run on. Constructs the
-// fiber in it, with home, block_size and (home stack) ctx.st set. Throws
+// fiber in it, with home and (home stack) ctx.st set. Throws
 // std::bad_alloc. From a fiber or a plain thread.
 fiber* fiber_block_new(std::size_t bytes, bool relocatable, std::size_t stack_size);
 // Destroys f (its closure is gone already) and frees its block and its

@@ -62,15 +62,17 @@ constinit thread_local worker* t_worker = nullptr;  // runtime_impl.hpp
 
 // ---- spawning ----
 
-fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_options& opts,
-                    const std::source_location& site, void** closure) {
+fiber* fiber_create(const closure_vtable* vt, const spawn_options& opts, const std::source_location& site,
+                    void** closure) {
   runtime* rt = the_runtime();
   if (rt == nullptr)
     throw std::logic_error("weft::go/spawn: no runtime is running (start one with weft::run)");
-  constexpr std::size_t kAlign = alignof(std::max_align_t);
-  const std::size_t off = (sizeof(fiber) + kAlign - 1) / kAlign * kAlign;
-  const std::size_t stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
-  fiber* f = fiber_block_new(off + size, vt->relocatable, stack_size);
+  std::size_t stack_size = opts.stack_size != 0 ? opts.stack_size : rt->opts.stack_size;
+  // In KiB, saturated at 4 TiB (a request no allocation can meet anyway).
+  constexpr std::size_t kMaxKib = UINT32_MAX;
+  const std::size_t kib = stack_size / 1024 + (stack_size % 1024 != 0);
+  stack_size = std::min(kib, kMaxKib) * 1024;
+  fiber* f = fiber_block_new(kClosureOffset + vt->size, vt->relocatable, stack_size);
   worker* w = this_worker();
   if (w != nullptr && w->rt == rt) {
     if (w->next_id == w->id_end) {
@@ -83,10 +85,9 @@ fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_opti
     f->id = rt->next_id.fetch_add(1, std::memory_order_relaxed);
   }
   f->site = site;
-  f->stack_size = stack_size;
+  f->stack_kib = static_cast<std::uint32_t>(stack_size / 1024);
   f->vt = vt;
-  f->closure = reinterpret_cast<std::byte*>(f) + off;
-  *closure = f->closure;
+  *closure = fiber_closure(f);
   if (w != nullptr && w->rt == rt)
     w->count(w->created);
   else
@@ -174,10 +175,13 @@ void run_runtime(const run_options& opts, void (*main_fn)(void*), void* arg, con
     void operator()() const { fn(arg); }
   };
   void* mem = nullptr;
-  fiber* m = fiber_create(sizeof(main_closure), [] {
+  fiber* m = fiber_create([] {
     static constexpr closure_vtable vt{
         [](void* p) { (*static_cast<main_closure*>(p))(); },
         [](void*) noexcept {},
+        nullptr,
+        true,
+        sizeof(main_closure),
     };
     return &vt;
   }(), spawn_options{}, site, &mem);

@@ -21,11 +21,14 @@
 //    (one lock) at most once per kMagazine operations, and a thread that
 //    only frees (a joiner of tasks spawned elsewhere) passes what it frees
 //    on instead of hoarding it.
-// 3. The per-thread state is constant-initialised initial-exec TLS (as
-//    fiber_alloc.cpp's t_bump): the fast paths read it with one
-//    %fs-relative access. Nothing here suspends, so no fiber migrates while
-//    it holds a reference to it. A thread's magazines go to the depot when
-//    it ends (a thread_local created on the first slow path).
+// 3. The per-thread magazines are reached through one pointer of
+//    constant-initialised initial-exec TLS (as t_worker: static TLS space
+//    beyond a pointer is scarce for a library loaded with dlopen), null
+//    until the thread's first slow path allocates them. The fast paths
+//    read it with one %fs-relative access. Nothing here suspends, so no
+//    fiber migrates while it holds a reference to them. A thread's
+//    magazines go to the depot when it ends (a thread_local created on
+//    the first slow path).
 // 4. Slabs are never returned to the system: freed blocks are reused by
 //    later task states (as glibc keeps small freed chunks). A block's
 //    contents move between threads only through the depot's lock, or
@@ -74,7 +77,7 @@ struct thread_mags {
   magazine loaded[kClasses];
   magazine spare[kClasses];
 };
-constinit thread_local thread_mags t_mags __attribute__((tls_model("initial-exec")));
+constinit thread_local thread_mags* t_mags __attribute__((tls_model("initial-exec"))) = nullptr;
 
 void give_back(std::size_t c, magazine& m) noexcept {
   if (m.count == 0) return;
@@ -91,18 +94,24 @@ void give_back(std::size_t c, magazine& m) noexcept {
 
 struct thread_retirer {
   ~thread_retirer() {
+    thread_mags* t = t_mags;
+    if (t == nullptr) return;
+    t_mags = nullptr;
     for (std::size_t c = 0; c < kClasses; c++) {
-      give_back(c, t_mags.loaded[c]);
-      give_back(c, t_mags.spare[c]);
+      give_back(c, t->loaded[c]);
+      give_back(c, t->spare[c]);
     }
+    delete t;
   }
 };
 
-// Every slow path calls this first: a thread that holds magazines gives
-// them back when it ends.
-void ensure_retirer() noexcept {
+// Every slow path calls this first: the calling thread's magazines, made
+// on its first call and given back when it ends.
+thread_mags& my_mags() {
   thread_local thread_retirer retirer;
   (void)retirer;
+  if (t_mags == nullptr) t_mags = new thread_mags;
+  return *t_mags;
 }
 
 // A full magazine of class c: from the depot, or carved from a new slab.
@@ -132,15 +141,13 @@ magazine fill(std::size_t c) {
 std::size_t class_of(std::size_t bytes) noexcept { return (bytes - 1) / kGrain; }
 
 __attribute__((noinline)) void* alloc_slow(std::size_t c) {
-  ensure_retirer();
-  thread_mags& t = t_mags;
+  thread_mags& t = my_mags();  // may throw: nothing changed yet
   if (t.spare[c].count > 0) {
     std::swap(t.loaded[c], t.spare[c]);
   } else {
-    magazine m = fill(c);  // may throw: nothing changed yet
-    t.loaded[c] = m;
+    t.loaded[c] = fill(c);  // may throw: nothing changed yet
   }
-  magazine& l = t_mags.loaded[c];
+  magazine& l = t.loaded[c];
   block* b = l.head;
   l.head = b->next;
   l.count--;
@@ -148,8 +155,21 @@ __attribute__((noinline)) void* alloc_slow(std::size_t c) {
 }
 
 __attribute__((noinline)) void free_slow(std::size_t c, block* b) noexcept {
-  ensure_retirer();
-  thread_mags& t = t_mags;
+  thread_mags* tp = nullptr;
+  try {
+    tp = &my_mags();
+  } catch (...) {
+    // No memory for this thread's magazines: the block stays unused
+    // (blocks are never freed anyway: note 4).
+    return;
+  }
+  thread_mags& t = *tp;
+  if (t.loaded[c].count < kMagazine) {  // the thread's first free
+    b->next = t.loaded[c].head;
+    t.loaded[c].head = b;
+    t.loaded[c].count++;
+    return;
+  }
   if (t.spare[c].count != 0) give_back(c, t.spare[c]);
   std::swap(t.loaded[c], t.spare[c]);  // loaded is now empty
   magazine& l = t.loaded[c];
@@ -165,11 +185,13 @@ void* task_state_alloc(std::size_t bytes) {
   return ::operator new(bytes, std::align_val_t{kGrain});
 #else
   const std::size_t c = class_of(bytes);
-  magazine& l = t_mags.loaded[c];
-  if (block* b = l.head) [[likely]] {
-    l.head = b->next;
-    l.count--;
-    return b;
+  if (thread_mags* t = t_mags) [[likely]] {
+    magazine& l = t->loaded[c];
+    if (block* b = l.head) [[likely]] {
+      l.head = b->next;
+      l.count--;
+      return b;
+    }
   }
   return alloc_slow(c);
 #endif
@@ -182,12 +204,14 @@ void task_state_free(void* p, std::size_t bytes) noexcept {
 #else
   const std::size_t c = class_of(bytes);
   auto* b = static_cast<block*>(p);
-  magazine& l = t_mags.loaded[c];
-  if (l.count < kMagazine) [[likely]] {
-    b->next = l.head;
-    l.head = b;
-    l.count++;
-    return;
+  if (thread_mags* t = t_mags) [[likely]] {
+    magazine& l = t->loaded[c];
+    if (l.count < kMagazine) [[likely]] {
+      b->next = l.head;
+      l.head = b;
+      l.count++;
+      return;
+    }
   }
   free_slow(c, b);
 #endif

@@ -70,13 +70,13 @@ void fiber_entry(transfer_t t) noexcept {
   w->finish_switch(t.fctx);
   try {
     // A fiber cancelled before its first run never runs its closure.
-    if (!w->rt->cancelling.load(std::memory_order_acquire)) self->vt->run(self->closure);
+    if (!w->rt->cancelling.load(std::memory_order_acquire)) self->vt->run(fiber_closure(self));
   } catch (fiber_cancelled&) {
     // Cancelled at shutdown: unwound, nothing to report.
   } catch (...) {
     panic_with(self->id, self->site, std::current_exception());  // Go's panic
   }
-  self->vt->destroy(self->closure);
+  self->vt->destroy(fiber_closure(self));
   this_worker()->exit_fiber(self);
 }
 
@@ -85,10 +85,10 @@ void fiber_entry(transfer_t t) noexcept {
 fiber* worker::prepare(fiber* f) {
   stack s;  // stays empty when the block was placed in a stack at spawn
   try {
-    if (!f->ctx.st) s = stack_allocate(f->stack_size);
+    if (!f->ctx.st) s = stack_allocate(fiber_stack_bytes(f));
   } catch (std::bad_alloc&) {
     std::fprintf(stderr, "weft: out of memory allocating a %zu KiB stack for fiber %llu (spawned at %s:%u)\n",
-                 f->stack_size / 1024, static_cast<unsigned long long>(f->id), f->site.file_name(),
+                 static_cast<std::size_t>(f->stack_kib), static_cast<unsigned long long>(f->id), f->site.file_name(),
                  static_cast<unsigned>(f->site.line()));
     std::abort();
   }
@@ -187,7 +187,7 @@ void worker::resume(fiber* f) noexcept {
     // Cancelled before it ever ran: it never runs (Go drops such
     // goroutines at exit); destroy its closure here.
     set_state(f, fiber_state::done);
-    f->vt->destroy(f->closure);
+    f->vt->destroy(fiber_closure(f));
     const bool main = f->is_main;
     free_fiber(f);
     count(exited);

@@ -47,14 +47,16 @@ struct closure_vtable {
   // False when the closure's move constructor may throw: its block is then
   // never moved (it stays on the heap for the fiber's life).
   bool relocatable = true;
+  std::size_t size = 0;  // sizeof the closure
 };
 
 struct fiber;
 
-// Allocates a fiber with room for a closure of `size` bytes (alignment at
-// most alignof(std::max_align_t)); returns the fiber, and in *closure where
-// to construct the closure. Throws std::logic_error when no runtime runs.
-fiber* fiber_create(std::size_t size, const closure_vtable* vt, const spawn_options& opts,
+// Allocates a fiber with room for a closure of vt->size bytes (alignment
+// at most alignof(std::max_align_t)); returns the fiber, and in *closure
+// where to construct the closure. Throws std::logic_error when no runtime
+// runs.
+fiber* fiber_create(const closure_vtable* vt, const spawn_options& opts,
                     const std::source_location& site, void** closure);
 // Frees a fiber that was created but whose closure failed to construct.
 void fiber_abandon(fiber* f) noexcept;
@@ -86,9 +88,10 @@ void launch(const spawn_options& o, const std::source_location& site, Fn&& fn) {
                                           }
                                         },
       std::is_trivially_copyable_v<C> || std::is_nothrow_move_constructible_v<C>,
+      sizeof(C),
   };
   void* mem = nullptr;
-  fiber* f = fiber_create(sizeof(C), &vt, o, site, &mem);
+  fiber* f = fiber_create(&vt, o, site, &mem);
   try {
     ::new (mem) C(std::forward<Fn>(fn));
   } catch (...) {

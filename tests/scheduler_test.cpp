@@ -453,6 +453,26 @@ TEST_P(scheduler, an_awake_plain_thread_can_still_wake_fibers) {
       opts());
 }
 
+// A burst of spawns from one fiber overflows its worker's deque (256
+// entries) again and again: each overflow moves the oldest half to the
+// shared queue in one batch, while thieves take from the same end. Every
+// fiber must run exactly once.
+TEST_P(scheduler, a_spawn_flood_runs_each_fiber_exactly_once) {
+  const long n = scaled(20000);
+  std::vector<std::atomic<int>> runs(static_cast<std::size_t>(n));
+  run(
+      [&runs, n] {
+        std::vector<task<void>> ts;
+        ts.reserve(static_cast<std::size_t>(n));
+        for (long i = 0; i < n; i++) ts.push_back(spawn([&runs, i] { runs[static_cast<std::size_t>(i)]++; }));
+        for (auto& t : ts) t.join();
+      },
+      opts());
+  long once = 0;
+  for (auto& r : runs) once += r.load() == 1;
+  EXPECT_EQ(once, n);
+}
+
 TEST_P(scheduler, many_fibers_alive_at_once) {
   const long n = scaled(100000);
   run(

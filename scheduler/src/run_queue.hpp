@@ -88,6 +88,24 @@ class local_queue {
     return f;
   }
 
+  // Owner only: takes up to `max` of the oldest fibers into `out` with one
+  // CAS on top, as a thief takes one: slots [t, t + k) are not rewritten
+  // before top has passed them (invariant 3) and only the owner writes
+  // them, so a successful CAS from t makes them ours, and a thief that read
+  // one of them loses its own CAS. Returns how many (0 if a thief moved top
+  // first: the deque then has room again). Used when a push finds the deque
+  // full, instead of `max` single steals (a locked RMW each).
+  std::int64_t take_oldest(fiber** out, std::int64_t max) noexcept {
+    std::int64_t t = top_.load(std::memory_order_relaxed);  // validated by the CAS
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);  // ours
+    const std::int64_t k = b - t < max ? b - t : max;
+    if (k <= 0) return 0;
+    for (std::int64_t i = 0; i < k; i++) out[i] = slots_[(t + i) & (kCapacity - 1)].load(std::memory_order_relaxed);
+    // seq_cst: as steal's CAS (every RMW of top is one, the paper's order).
+    if (!top_.compare_exchange_strong(t, t + k, std::memory_order_seq_cst, std::memory_order_relaxed)) return 0;
+    return k;
+  }
+
   // Any thread, a hint: the position of the oldest fiber. Every removal of
   // the last fiber advances it (the owner's pop of it CASes top too), so a
   // deque seen holding one fiber with an unchanged top still holds that

@@ -233,18 +233,15 @@ void worker::push_queue(fiber* f) noexcept {
   if (!queue.push(f)) {
     // Full: move the older half, and f, to the shared queue in one batch
     // (Go's runqputslow), so other workers can take them without stealing.
-    fiber* first = nullptr;
-    fiber* last = nullptr;
-    std::size_t n = 0;
-    for (std::int64_t i = 0; i < local_queue::kCapacity / 2; i++) {
-      fiber* g = queue.steal();
-      if (g == nullptr) break;
-      (last != nullptr ? last->next : first) = g;
-      last = g;
-      n++;
+    fiber* batch[local_queue::kCapacity / 2];
+    const std::int64_t n = queue.take_oldest(batch, local_queue::kCapacity / 2);
+    fiber* first = f;
+    if (n > 0) {
+      for (std::int64_t i = 0; i + 1 < n; i++) batch[i]->next = batch[i + 1];
+      batch[n - 1]->next = f;
+      first = batch[0];
     }
-    (last != nullptr ? last->next : first) = f;
-    rt->injected.push_chain(first, f, n + 1);
+    rt->injected.push_chain(first, f, static_cast<std::size_t>(n) + 1);
   }
   rt->notify_work();
 }

@@ -79,6 +79,10 @@ void task_complete(task_state_base* s) noexcept {
 bool task_done(const task_state_base* s) noexcept { return s->waiter.load(std::memory_order_acquire) == kDone; }
 
 void task_wait(task_state_base* s) {
+  // Joined after the fiber finished (the common case for a join loop):
+  // no parker, no CAS. Acquire: as task_done, pairs with task_complete's
+  // exchange, so the value or error is visible.
+  if (s->waiter.load(std::memory_order_acquire) == kDone) return;
   std::uintptr_t expected = 0;
   parker& me = current_parker();
   if (s->waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&me), std::memory_order_acq_rel,

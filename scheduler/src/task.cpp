@@ -1,12 +1,26 @@
-// task<T> completion, join and release. The waiter word: 0 (running, no
-// joiner), a parker pointer (a joiner waits), or kDone. The fiber's exchange
-// to kDone (acq_rel) and the joiner's CAS 0 -> parker (acq_rel) decide who
-// goes first; the joiner re-checks after every wake-up, since park may
-// return spuriously. The state is freed by the last of the two references,
-// which is also where a lost exception is found: the last release sees
-// (acq_rel) both the fiber's error and the handle's `observed`, whichever
-// side let go first, so the panic fires in both orders (dropped, then
-// threw: in the fiber; threw, then dropped: at the drop).
+// task<T> completion, join and release. One word holds both references and
+// the joiner: bit kDone (the fiber finished and let go), bit kReleased (the
+// handle let go), and otherwise the parker of a joiner (parkers are
+// 8-aligned, so their low bits are free).
+//   fiber:   set kDone; a parker in the old value: unpark it; kReleased in
+//            it: the handle is gone, free.
+//   handle:  set kReleased; kDone in the old value: free.
+// Each flag is set once (task_complete runs once per task, task_release
+// once per handle) and the parker's low bits are clear, so setting one is
+// a fetch_add (one lock xadd; a fetch_or whose old value is used is a CAS
+// loop on x86).
+//   join:    kDone already: return. Else CAS 0 -> parker (a join needs the
+//            handle, so kReleased is clear); then park until kDone, re-
+//            checking after every wake-up (park may return spuriously); if
+//            cancelled meanwhile, CAS parker -> 0 to withdraw.
+// Every change is an acq_rel RMW, so they are totally ordered and the later
+// of the two flag settings has seen every write the other side made before its
+// own (the value, error and fiber_id; `observed`): the last to let go frees
+// the state, and is also where a lost exception is found, so the panic
+// fires in both orders (dropped, then threw: in the fiber; threw, then
+// dropped: at the drop). The fiber touches nothing of the state after
+// setting kDone unless it is the last; the parker it unparks belongs to the
+// joiner's fiber or thread, not to the state.
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,9 +34,11 @@
 namespace weft::detail {
 namespace {
 constexpr std::uintptr_t kDone = 1;
+constexpr std::uintptr_t kReleased = 2;
+static_assert(alignof(parker) >= 4, "the task word keeps two flags in a parker pointer's low bits");
 
-void drop_ref(task_state_base* s) noexcept {
-  if (s->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+// The last reference let go.
+void free_state(task_state_base* s) noexcept {
   if (s->error && !s->cancelled && !s->observed) panic_with(s->fiber_id, s->site, s->error);
   s->destroy(s);
 }
@@ -70,37 +86,51 @@ void task_cancel(task_state_base* s) noexcept {
 }
 
 void task_complete(task_state_base* s) noexcept {
-  // acq_rel: release publishes value/error to the joiner's acquire.
-  const std::uintptr_t w = s->waiter.exchange(kDone, std::memory_order_acq_rel);
-  if (w != 0 && w != kDone) unpark(*reinterpret_cast<parker*>(w));
-  drop_ref(s);
+  // acq_rel: release publishes value/error to the joiner's acquire and to
+  // the handle's release; acquire takes `observed` from a handle that let
+  // go first.
+  const std::uintptr_t w = s->word.fetch_add(kDone, std::memory_order_acq_rel);
+  if ((w & kReleased) != 0) {
+    free_state(s);
+    return;
+  }
+  // Not s->...: the joiner may free the state as soon as it sees kDone.
+  if (const std::uintptr_t p = w & ~(kDone | kReleased)) unpark(*reinterpret_cast<parker*>(p));
 }
 
-bool task_done(const task_state_base* s) noexcept { return s->waiter.load(std::memory_order_acquire) == kDone; }
+bool task_done(const task_state_base* s) noexcept {
+  return (s->word.load(std::memory_order_acquire) & kDone) != 0;
+}
 
 void task_wait(task_state_base* s) {
   // Joined after the fiber finished (the common case for a join loop):
   // no parker, no CAS. Acquire: as task_done, pairs with task_complete's
-  // exchange, so the value or error is visible.
-  if (s->waiter.load(std::memory_order_acquire) == kDone) return;
+  // RMW, so the value or error is visible.
+  if (task_done(s)) return;
   std::uintptr_t expected = 0;
   parker& me = current_parker();
-  if (s->waiter.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&me), std::memory_order_acq_rel,
-                                        std::memory_order_acquire)) {
-    while (s->waiter.load(std::memory_order_acquire) != kDone) {
+  // acq_rel: pairs with task_complete's RMW; on failure (kDone came
+  // first) acquire makes the result visible.
+  if (s->word.compare_exchange_strong(expected, reinterpret_cast<std::uintptr_t>(&me), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+    while (!task_done(s)) {
       try {
         park({"task join", s});
       } catch (...) {
         // Cancelled while waiting: withdraw, unless completion already
         // took (or is taking) our parker; then a stale permit is harmless.
         std::uintptr_t mine = reinterpret_cast<std::uintptr_t>(&me);
-        s->waiter.compare_exchange_strong(mine, 0, std::memory_order_acq_rel);
+        s->word.compare_exchange_strong(mine, 0, std::memory_order_acq_rel, std::memory_order_relaxed);
         throw;
       }
     }
   }
 }
 
-void task_release(task_state_base* s) noexcept { drop_ref(s); }
+void task_release(task_state_base* s) noexcept {
+  // acq_rel: release publishes `observed` to a fiber that finishes later;
+  // acquire takes the fiber's writes when it finished first.
+  if ((s->word.fetch_add(kReleased, std::memory_order_acq_rel) & kDone) != 0) free_state(s);
+}
 
 }  // namespace weft::detail

@@ -16,9 +16,10 @@ namespace weft::detail {
 // allocation, not part of the fiber's block, so that a handle joined late
 // does not keep the fiber's stack-sized block alive.
 //
-// Two references, the handle's and the fiber's; the last to let go frees
-// it, and is the one that knows whether a join() saw the error: if not,
-// and the error is not a cancellation, it panics (task_release).
+// Two references, the handle's and the fiber's, both in one word (`word`,
+// task.cpp has the protocol); the last to let go frees it, and is the one
+// that knows whether a join() saw the error: if not, and the error is not
+// a cancellation, it panics (task_release).
 //
 // Ownership of the fields:
 //   value, error, cancelled, fiber_id: written by the fiber before
@@ -27,11 +28,10 @@ namespace weft::detail {
 //   observed: written by the handle in join() before its release.
 //   site: written once before the fiber starts.
 struct task_state_base {
-  // 0: running; kDone: finished. Otherwise the joiner's parker, installed
-  // by join(). The fiber's exchange (acq_rel) pairs with join's CAS.
-  std::atomic<std::uintptr_t> waiter{0};
-  // acq_rel decrements: the last one sees every write of the other side.
-  std::atomic<int> refs{2};
+  // kDone: the fiber finished (and let go); kReleased: the handle let go;
+  // the other bits: the joiner's parker, installed by join() while neither
+  // is set. Every change is an acq_rel RMW (task.cpp).
+  std::atomic<std::uintptr_t> word{0};
   std::exception_ptr error;
   bool cancelled = false;      // error is a weft::fiber_cancelled
   bool observed = false;       // a join() took the result

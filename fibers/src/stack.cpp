@@ -184,7 +184,8 @@ struct thread_cache {
 };
 thread_local thread_cache t_cache;
 
-std::size_t round_to_page(std::size_t n) { return (n + kPage - 1) / kPage * kPage; }
+// kPage is a power of two.
+std::size_t round_to_page(std::size_t n) { return (n + kPage - 1) & ~(kPage - 1); }
 
 // Requires p.mu. The reference is valid until p.mu is released.
 size_class& class_for(pool& p, std::size_t size) {
@@ -234,6 +235,11 @@ bool take_slot(carve_range& r, std::size_t size, stack& out) {
   std::byte* slot = r.next;
   r.next += size + kPage;
   out = stack{slot + kPage, size, slot < r.guard_end};
+#if WEFT_VALGRIND
+  // Once per stack, when it is first handed out: stacks are never unmapped
+  // nor deregistered, so the registration holds for every later reuse.
+  if (RUNNING_ON_VALGRIND) VALGRIND_STACK_REGISTER(out.base, out.top());
+#endif
   return true;
 }
 
@@ -406,12 +412,6 @@ stack allocate_fresh(pool& p, std::size_t size, carve_range* run) {
   return s;
 }
 
-void on_handout([[maybe_unused]] stack& s) {
-#if WEFT_VALGRIND
-  if (RUNNING_ON_VALGRIND) VALGRIND_STACK_REGISTER(s.base, s.top());
-#endif
-}
-
 void release_to_pool(stack s) {
   pool& p = the_pool();
   free_node* n = make_node(s);
@@ -443,7 +443,6 @@ stack stack_take_cached(std::size_t size) noexcept {
     if (e.size == size && e.count > 0) {
       stack s = e.stacks[--e.count];
       g_in_use.fetch_add(1, std::memory_order_relaxed);
-      on_handout(s);
       return s;
     }
   }
@@ -461,15 +460,11 @@ stack stack_allocate(std::size_t size) {
   if (run == nullptr || g_pooled.load(std::memory_order_relaxed) != 0 || !take_slot(*run, size, s))
     s = allocate_fresh(the_pool(), size, run);
   g_in_use.fetch_add(1, std::memory_order_relaxed);
-  on_handout(s);
   return s;
 }
 
 void stack_release(stack s) {
-#if WEFT_VALGRIND
-  // Valgrind stack ids are not kept; deregistration is by id only, and
-  // re-registering the same range is harmless, so nothing to do here.
-#endif
+  // Valgrind: the stack stays registered (take_slot).
   g_in_use.fetch_sub(1, std::memory_order_relaxed);
   for (auto& e : t_cache.classes) {
     if (e.size == 0) e.size = s.size;

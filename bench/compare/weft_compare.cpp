@@ -20,9 +20,15 @@
 //    (the machine has 2 cores; overlapping runs would measure each other),
 //    in rounds: each round runs every model of the scenario once, so a spell
 //    of noise from the machine's neighbours falls on all models alike
-//    instead of on one model's consecutive runs. The first failed run (crash, non-zero exit, timeout, unparsable
-//    output) ends the repetitions for that pair: a model that crashes once is
-//    reported "failed (<reason>)" and no numbers are shown for it.
+//    instead of on one model's consecutive runs. The order changes between
+//    rounds (round_order): a run's cost depends on the run before it, on
+//    this VM most of all through memory (a page another process freed a
+//    moment before is cheaper to touch first than one left free a while,
+//    which the balloon driver has handed back to the host), and with one
+//    fixed order a model would always follow the same neighbour. The first
+//    failed run (crash, non-zero exit, timeout, unparsable output) ends the
+//    repetitions for that pair: a model that crashes once is reported
+//    "failed (<reason>)" and no numbers are shown for it.
 // 3. Time is the child's own elapsed_ns: the workload only, after the
 //    model's runtime (scheduler, event loop, interpreter, process pool) has
 //    started, the same span for every model. The whole process's wall time,
@@ -264,6 +270,16 @@ void run_cell_once(cell& c, int i, int runs, const options& o) {
   r.runs.push_back(std::move(*rec));
 }
 
+// The order in which round i runs n cells (note 2): forward in even rounds,
+// backward in odd ones, and started one cell further on each round, so that
+// no model follows the same neighbour in every round.
+std::vector<std::size_t> round_order(std::size_t n, int i) {
+  std::vector<std::size_t> order(n);
+  for (std::size_t k = 0; k < n; ++k) order[k] = (k + static_cast<std::size_t>(i)) % n;
+  if (i % 2 == 1) std::reverse(order.begin(), order.end());
+  return order;
+}
+
 // Runs the cells of one scenario round by round (note 2): every model once,
 // then every model again, so that a spell of noise on the shared machine
 // falls on all of them rather than on one model's consecutive runs.
@@ -274,8 +290,8 @@ void run_scenario(std::vector<cell>& cells, const options& o, int runs, const st
   for (int i = 0; i < runs; ++i) {
     if (std::none_of(cells.begin(), cells.end(), [](const cell& c) { return c.active; })) break;
     std::fprintf(stderr, "%s %s run %d/%d:", progress.c_str(), first.scenario.c_str(), i + 1, runs);
-    for (cell& c : cells)
-      if (c.active) run_cell_once(c, i, runs, o);
+    for (const std::size_t k : round_order(cells.size(), i))
+      if (cells[k].active) run_cell_once(cells[k], i, runs, o);
     std::fputc('\n', stderr);
   }
   for (cell& c : cells) {

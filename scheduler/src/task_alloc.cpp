@@ -50,6 +50,11 @@ namespace weft::detail {
 namespace {
 
 constexpr std::size_t kGrain = 64;
+
+// Under ASan every task state is its own operator new (task_state_alloc),
+// so that the sanitizer sees each one's bounds and lifetime: the magazines
+// below are not built.
+#if !WEFT_ASAN
 constexpr std::size_t kClasses = kTaskStateMax / kGrain;
 constexpr std::size_t kMagazine = 128;  // blocks per magazine
 
@@ -177,6 +182,7 @@ __attribute__((noinline)) void free_slow(std::size_t c, block* b) noexcept {
   l.head = b;
   l.count = 1;
 }
+#endif  // !WEFT_ASAN
 
 }  // namespace
 

@@ -188,6 +188,12 @@ struct deep_arg {
 }
 
 TEST(stack_pool, mapping_a_slab_takes_under_2_KiB_of_the_callers_stack) {
+#if WEFT_ASAN
+  // ASan's redzones around every local of an unoptimised build take more
+  // than the bound on their own (4.6 KiB measured); the plain and TSan
+  // builds check it.
+  GTEST_SKIP() << "frame sizes under ASan say nothing about the bound";
+#endif
   void* m = ::mmap(nullptr, kPaintedStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(m, MAP_FAILED);
   // Another fresh slab first, so that the measured call finds its library

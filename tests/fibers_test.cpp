@@ -163,7 +163,6 @@ TEST(stack_pool, every_stack_of_a_fresh_slab_has_a_working_guard) {
 // shows how deep the call went.
 constexpr std::size_t kPaintedStack = 8u << 20;
 struct deep_arg {
-  std::byte* region;
   std::size_t depth = 0;
   detail::stack s;
 };
@@ -201,7 +200,6 @@ TEST(stack_pool, mapping_a_slab_takes_under_2_KiB_of_the_callers_stack) {
   // the stack, kilobytes of it, once per process).
   detail::stack_release(detail::stack_allocate(44 * 1024));
   deep_arg a{};
-  a.region = static_cast<std::byte*>(m);
   pthread_attr_t attr;
   ASSERT_EQ(pthread_attr_init(&attr), 0);
   ASSERT_EQ(pthread_attr_setstack(&attr, m, kPaintedStack), 0);

@@ -466,15 +466,9 @@ stack stack_allocate(std::size_t size) {
 void stack_release(stack s) {
   // Valgrind: the stack stays registered (take_slot).
   g_in_use.fetch_sub(1, std::memory_order_relaxed);
-  for (auto& e : t_cache.classes) {
-    if (e.size == 0) e.size = s.size;
-    if (e.size == s.size) {
-      if (e.count < kCacheStacks) {
-        e.stacks[e.count++] = s;
-        return;
-      }
-      break;
-    }
+  if (thread_cache::entry* e = t_cache.entry_for(s.size); e != nullptr && e->count < kCacheStacks) {
+    e->stacks[e->count++] = s;
+    return;
   }
   release_to_pool(s);
 }

@@ -88,21 +88,27 @@ class local_queue {
     return f;
   }
 
-  // Owner only: takes up to `max` of the oldest fibers into `out` with one
-  // CAS on top, as a thief takes one: slots [t, t + k) are not rewritten
-  // before top has passed them (invariant 3) and only the owner writes
-  // them, so a successful CAS from t makes them ours, and a thief that read
-  // one of them loses its own CAS. Returns how many (0 if a thief moved top
-  // first: the deque then has room again). Used when a push finds the deque
-  // full, instead of `max` single steals (a locked RMW each).
-  std::int64_t take_oldest(fiber** out, std::int64_t max) noexcept {
+  // Owner only: takes up to `max` of the oldest fibers with one CAS on top,
+  // as a thief takes one, and links them oldest first through `next` into
+  // first .. last. Slots are written only by the owner's push, so [t, t+k)
+  // still hold what they held when top was t: a successful CAS from t
+  // makes them ours (a thief that read one of them loses its own CAS), and
+  // they are read after it. Returns how many (0 if a thief moved top first:
+  // the deque then has room again). Used when a push finds the deque full,
+  // instead of `max` single steals (a locked RMW each).
+  std::int64_t take_oldest(std::int64_t max, fiber*& first, fiber*& last) noexcept {
     std::int64_t t = top_.load(std::memory_order_relaxed);  // validated by the CAS
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);  // ours
     const std::int64_t k = b - t < max ? b - t : max;
     if (k <= 0) return 0;
-    for (std::int64_t i = 0; i < k; i++) out[i] = slots_[(t + i) & (kCapacity - 1)].load(std::memory_order_relaxed);
     // seq_cst: as steal's CAS (every RMW of top is one, the paper's order).
     if (!top_.compare_exchange_strong(t, t + k, std::memory_order_seq_cst, std::memory_order_relaxed)) return 0;
+    first = last = slots_[t & (kCapacity - 1)].load(std::memory_order_relaxed);
+    for (std::int64_t i = 1; i < k; i++) {
+      fiber* g = slots_[(t + i) & (kCapacity - 1)].load(std::memory_order_relaxed);
+      last->next = g;
+      last = g;
+    }
     return k;
   }
 

@@ -6,8 +6,9 @@
 // Why not operator new: spawn allocates one state per task and the last
 // release frees it, typically in bursts (spawn n, then join n). glibc
 // serves such a burst of small blocks from the top of its heap and
-// consolidates its fast bins each time the top runs out: ~350 instructions
-// per allocate-and-free pair in `weft-bench spawn`, against ~20 here.
+// consolidates its fast bins each time the top runs out; here an
+// allocation and a free are a pop and a push on a thread's own list
+// (docs/scheduler.md has the counts).
 //
 // Design notes
 // 1. Size classes are multiples of 64 bytes up to kTaskStateMax; every

@@ -233,14 +233,12 @@ void worker::push_queue(fiber* f) noexcept {
   if (!queue.push(f)) {
     // Full: move the older half, and f, to the shared queue in one batch
     // (Go's runqputslow), so other workers can take them without stealing.
-    fiber* batch[local_queue::kCapacity / 2];
-    const std::int64_t n = queue.take_oldest(batch, local_queue::kCapacity / 2);
+    // No array of them on this frame: push_queue runs on the spawning
+    // fiber's stack, whose frames should stay in its one resident page.
     fiber* first = f;
-    if (n > 0) {
-      for (std::int64_t i = 0; i + 1 < n; i++) batch[i]->next = batch[i + 1];
-      batch[n - 1]->next = f;
-      first = batch[0];
-    }
+    fiber* last = nullptr;
+    const std::int64_t n = queue.take_oldest(local_queue::kCapacity / 2, first, last);
+    if (n > 0) last->next = f;
     rt->injected.push_chain(first, f, static_cast<std::size_t>(n) + 1);
   }
   rt->notify_work();
